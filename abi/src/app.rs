@@ -1,0 +1,111 @@
+//! The safe trait an app author implements, and the rule that picks a migration schema.
+
+use crate::request::{Request, Response};
+use std::fmt;
+
+/// An error an app returns from a hook. Its message reaches the operator verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppError(pub String);
+
+impl AppError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        AppError(message.into())
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<String> for AppError {
+    fn from(s: String) -> Self {
+        AppError(s)
+    }
+}
+
+impl From<&str> for AppError {
+    fn from(s: &str) -> Self {
+        AppError(s.to_owned())
+    }
+}
+
+/// An application that molt can load, serve and hot-swap.
+///
+/// The value of `Self` *is* the in-memory state. `handle` is called from many threads at once
+/// (`&self`, `Send + Sync`): guard mutable state with a lock or atomics. On an upgrade the
+/// supervisor calls the old version's [`App::export_state`] and the new version's
+/// [`App::import_state`]; on a rollback the newer version exports in the older schema.
+/// Export everything: what is not in the bytes is lost when the old version is dropped.
+pub trait App: Send + Sync + Sized + 'static {
+    /// The app's name, identical across all its versions (e.g. `"counter"`).
+    const NAME: &'static str;
+    /// The state schema this version keeps. Bump it whenever the exported bytes change shape.
+    const SCHEMA: u32;
+    /// Schemas [`App::import_state`] accepts; must include [`App::SCHEMA`] (snapshots are
+    /// restored through it).
+    const IMPORTS: &'static [u32] = &[Self::SCHEMA];
+    /// Schemas [`App::export_state`] can write; must include [`App::SCHEMA`]. Listing an older
+    /// schema is what makes a rollback to the older version possible.
+    const EXPORTS: &'static [u32] = &[Self::SCHEMA];
+
+    /// A fresh instance with empty state (first start, no snapshot).
+    fn create() -> Result<Self, AppError>;
+
+    /// Serves one request. A panic here answers that request with a 500 and nothing else.
+    fn handle(&self, req: &Request<'_>) -> Response;
+
+    /// Serialises the whole state in `schema` (one of [`App::EXPORTS`]).
+    fn export_state(&self, schema: u32) -> Result<Vec<u8>, AppError>;
+
+    /// Builds an instance from state serialised in `schema` (one of [`App::IMPORTS`]).
+    fn import_state(schema: u32, state: &[u8]) -> Result<Self, AppError>;
+
+    /// Whether this instance is healthy; checked during probation after a swap.
+    fn health(&self) -> Result<(), AppError> {
+        Ok(())
+    }
+}
+
+/// Picks the schema in which state moves from a running version to a target version:
+/// one the running version can export and the target can import, preferring the running
+/// version's own schema (an upgrade: the new code migrates), then the target's own schema
+/// (a downgrade: the newer code writes the older shape), then the highest both share.
+///
+/// The supervisor and [`crate::testing::migrate`] both use this rule, so a hook test
+/// exercises the same path a real swap takes.
+pub fn choose_schema(
+    running_schema: u32,
+    running_exports: &[u32],
+    target_schema: u32,
+    target_imports: &[u32],
+) -> Option<u32> {
+    let shared = |s: &u32| running_exports.contains(s) && target_imports.contains(s);
+    [running_schema, target_schema]
+        .into_iter()
+        .find(shared)
+        .or_else(|| running_exports.iter().copied().filter(shared).max())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose_schema;
+
+    #[test]
+    fn schema_choice_prefers_upgrade_then_downgrade() {
+        // v1 (exports 1) → v2 (imports 1, 2): migrate in 1.
+        assert_eq!(choose_schema(1, &[1], 2, &[1, 2]), Some(1));
+        // v2 (exports 2, 1) → v1 (imports 1): downgrade in 1.
+        assert_eq!(choose_schema(2, &[2, 1], 1, &[1]), Some(1));
+        // same schema both sides.
+        assert_eq!(choose_schema(2, &[2], 2, &[2]), Some(2));
+        // nothing shared.
+        assert_eq!(choose_schema(1, &[1], 3, &[2, 3]), None);
+        // v3 (exports 3, 2, 1) → some v (schema 4) importing 1, 2: the highest shared, 2.
+        assert_eq!(choose_schema(3, &[3, 2, 1], 4, &[1, 2]), Some(2));
+    }
+}

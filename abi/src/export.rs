@@ -1,0 +1,197 @@
+//! The `extern "C"` shims behind [`crate::export_app!`]: each wraps one safe [`App`] method,
+//! catches any panic (nothing unwinds across the boundary) and turns every failure into a
+//! status code plus a message the host reads back.
+
+use crate::app::{App, AppError};
+use crate::ffi::*;
+use crate::request::{encode_headers, Request, Response};
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Exports an [`App`] as a molt plugin: generates the entry symbol `molt_app_descriptor` and
+/// a static [`Descriptor`] whose version is the plugin crate's Cargo version.
+///
+/// ```ignore
+/// molt_abi::export_app!(Counter);
+/// ```
+#[macro_export]
+macro_rules! export_app {
+    ($app:ty) => {
+        /// The molt entry symbol: returns this plugin's descriptor.
+        #[no_mangle]
+        pub extern "C" fn molt_app_descriptor() -> *const $crate::Descriptor {
+            static DESCRIPTOR: $crate::Descriptor = $crate::descriptor::<$app>(env!("CARGO_PKG_VERSION"));
+            &DESCRIPTOR
+        }
+    };
+}
+
+/// The descriptor of app `A` at `version`. Used by [`crate::export_app!`]; exposed so that
+/// tests can inspect what a plugin would publish.
+pub const fn descriptor<A: App>(version: &'static str) -> Descriptor {
+    Descriptor {
+        magic: ABI_MAGIC,
+        abi_version: ABI_VERSION,
+        size: std::mem::size_of::<Descriptor>() as u32,
+        name: Bytes::from_str(A::NAME),
+        version: Bytes::from_str(version),
+        state_schema: A::SCHEMA,
+        import_schemas: Slice::new(A::IMPORTS),
+        export_schemas: Slice::new(A::EXPORTS),
+        create: create::<A>,
+        handle: handle::<A>,
+        export_state: export_state::<A>,
+        import_state: import_state::<A>,
+        health: health::<A>,
+        destroy: destroy::<A>,
+        free_buffer,
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked with a non-string payload".to_owned()
+    }
+}
+
+/// Runs a hook, catching a panic. `Err` carries the status and the message.
+fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, String)> {
+    match catch_unwind(AssertUnwindSafe(hook)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err((STATUS_ERROR, e.0)),
+        Err(payload) => Err((STATUS_PANIC, panic_message(payload.as_ref()))),
+    }
+}
+
+/// Writes a hook's outcome: an instance into `out`, or a message into `err`.
+///
+/// # Safety
+/// `out` and `err` must be valid for writes.
+unsafe fn finish_instance<A>(
+    result: Result<A, (u32, String)>,
+    out: *mut *mut c_void,
+    err: *mut OwnedBuf,
+) -> u32 {
+    match result {
+        Ok(app) => {
+            // SAFETY: the caller promises `out` is valid for writes.
+            unsafe { out.write(Box::into_raw(Box::new(app)).cast()) };
+            STATUS_OK
+        }
+        Err((status, message)) => {
+            // SAFETY: the caller promises `err` is valid for writes.
+            unsafe { err.write(OwnedBuf::from_vec(message.into_bytes())) };
+            status
+        }
+    }
+}
+
+unsafe extern "C" fn create<A: App>(out: *mut *mut c_void, err: *mut OwnedBuf) -> u32 {
+    let result = guarded(A::create);
+    // SAFETY: the host passes pointers to its own locals, valid for writes (HostContract).
+    unsafe { finish_instance(result, out, err) }
+}
+
+unsafe extern "C" fn import_state<A: App>(
+    schema: u32,
+    state: Bytes<'_>,
+    out: *mut *mut c_void,
+    err: *mut OwnedBuf,
+) -> u32 {
+    let result = guarded(|| {
+        if !A::IMPORTS.contains(&schema) {
+            return Err(AppError(format!(
+                "{} cannot import state schema {schema} (imports {:?})",
+                A::NAME,
+                A::IMPORTS
+            )));
+        }
+        A::import_state(schema, state.as_slice())
+    });
+    // SAFETY: the host passes pointers to its own locals, valid for writes (HostContract).
+    unsafe { finish_instance(result, out, err) }
+}
+
+unsafe extern "C" fn handle<A: App>(
+    app: *const c_void,
+    req: *const Request<'_>,
+    resp: *mut RawResponse,
+) -> u32 {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `app` is an instance this plugin built for `A` and the host has not destroyed
+        // it (it holds it for the whole call); `req` points at a request the host keeps alive
+        // for the call.
+        let (app, req) = unsafe { (&*app.cast::<A>(), &*req) };
+        app.handle(req)
+    }));
+    let (status, response) = match result {
+        Ok(response) => (STATUS_OK, response),
+        Err(payload) => (STATUS_PANIC, Response::new(500, panic_message(payload.as_ref()))),
+    };
+    let raw = RawResponse {
+        status: response.status,
+        headers: OwnedBuf::from_vec(encode_headers(&response.headers)),
+        body: OwnedBuf::from_vec(response.body),
+    };
+    // SAFETY: the host passes a pointer to its own `RawResponse` local, valid for writes.
+    unsafe { resp.write(raw) };
+    status
+}
+
+unsafe extern "C" fn export_state<A: App>(app: *const c_void, schema: u32, out: *mut OwnedBuf) -> u32 {
+    let result = guarded(|| {
+        if !A::EXPORTS.contains(&schema) {
+            return Err(AppError(format!(
+                "{} cannot export state schema {schema} (exports {:?})",
+                A::NAME,
+                A::EXPORTS
+            )));
+        }
+        // SAFETY: `app` is a live instance of `A` built by this plugin (see `handle`).
+        let app = unsafe { &*app.cast::<A>() };
+        app.export_state(schema)
+    });
+    let (status, bytes) = match result {
+        Ok(bytes) => (STATUS_OK, bytes),
+        Err((status, message)) => (status, message.into_bytes()),
+    };
+    // SAFETY: the host passes a pointer to its own `OwnedBuf` local, valid for writes.
+    unsafe { out.write(OwnedBuf::from_vec(bytes)) };
+    status
+}
+
+unsafe extern "C" fn health<A: App>(app: *const c_void, err: *mut OwnedBuf) -> u32 {
+    let result = guarded(|| {
+        // SAFETY: `app` is a live instance of `A` built by this plugin (see `handle`).
+        let app = unsafe { &*app.cast::<A>() };
+        app.health()
+    });
+    match result {
+        Ok(()) => STATUS_OK,
+        Err((status, message)) => {
+            // SAFETY: the host passes a pointer to its own `OwnedBuf` local, valid for writes.
+            unsafe { err.write(OwnedBuf::from_vec(message.into_bytes())) };
+            status
+        }
+    }
+}
+
+unsafe extern "C" fn destroy<A: App>(app: *mut c_void) {
+    // A panic in the app's Drop must not unwind into the host; it is reported and swallowed.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `app` came from `Box::into_raw` in `finish_instance` for this `A`, and the host
+        // destroys each instance exactly once, after its last call.
+        drop(unsafe { Box::from_raw(app.cast::<A>()) });
+    }));
+}
+
+unsafe extern "C" fn free_buffer(buf: OwnedBuf) {
+    // SAFETY: the host hands back, exactly once, a buffer this plugin made with `from_vec`.
+    drop(unsafe { buf.into_vec() });
+}

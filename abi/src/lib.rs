@@ -1,0 +1,80 @@
+//! # molt-abi: the contract between the molt supervisor and the apps it hot-swaps
+//!
+//! An app is a Rust `cdylib` that implements [`App`] and calls [`export_app!`]. The supervisor
+//! `dlopen`s it, reads its [`Descriptor`] through the one exported symbol
+//! (`molt_app_descriptor`), and from then on calls it only through the descriptor's function
+//! pointers. When a new version arrives, the supervisor pauses traffic, asks the old version to
+//! [`App::export_state`], hands the bytes to the new version's [`App::import_state`], and
+//! switches: the same idea as Erlang/OTP's `code_change/3`, with bytes in between because two
+//! builds of a Rust type share no layout.
+//!
+//! ```ignore
+//! use molt_abi::{App, AppError, Request, Response};
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! pub struct Counter(AtomicU64);
+//!
+//! impl App for Counter {
+//!     const NAME: &'static str = "counter";
+//!     const SCHEMA: u32 = 1;
+//!     fn create() -> Result<Self, AppError> { Ok(Counter(AtomicU64::new(0))) }
+//!     fn handle(&self, req: &Request<'_>) -> Response {
+//!         match (req.method(), req.path()) {
+//!             ("POST", "/incr") => Response::ok((self.0.fetch_add(1, Ordering::SeqCst) + 1).to_string()),
+//!             _ => Response::not_found(),
+//!         }
+//!     }
+//!     fn export_state(&self, _schema: u32) -> Result<Vec<u8>, AppError> {
+//!         Ok(self.0.load(Ordering::SeqCst).to_le_bytes().to_vec())
+//!     }
+//!     fn import_state(_schema: u32, state: &[u8]) -> Result<Self, AppError> {
+//!         let bytes: [u8; 8] = state.try_into().map_err(|_| AppError::new("want 8 bytes"))?;
+//!         Ok(Counter(AtomicU64::new(u64::from_le_bytes(bytes))))
+//!     }
+//! }
+//!
+//! molt_abi::export_app!(Counter);
+//! ```
+//!
+//! ## The rules an author must know
+//! - **State crosses as bytes, never as Rust values.** Old and new versions are different
+//!   builds: a `HashMap` from one is not a `HashMap` to the other. Pick an encoding you can
+//!   read in every later version (and, for rollback, write in every earlier schema you list in
+//!   [`App::EXPORTS`]). Bump [`App::SCHEMA`] whenever the encoding changes.
+//! - **Borrowed means borrowed.** A [`Request`] lives for one `handle` call. Copy what you keep.
+//! - **Your buffers are yours.** Responses and exported state are allocated by your plugin and
+//!   freed by it (the host calls the descriptor's `free_buffer`); the generated shims do this.
+//! - **`handle` runs on many threads at once**: the app is `Send + Sync`; use locks or atomics.
+//! - **Panics stay inside.** Each shim catches panics: a panic in `handle` answers that
+//!   request with a 500; a panic in a hook makes the swap fail and the old version keep
+//!   serving. Build with `panic = "unwind"` (the default): with `abort` a panic kills the pod.
+//! - **Nothing may outlive `destroy`.** No background threads, no thread-locals with
+//!   destructors, no global state the next version would expect to find: an old version's
+//!   library is unloaded once no call can reach it. Everything the next version needs goes
+//!   through `export_state`.
+//! - **A segfault is not caught.** Memory errors in a plugin take the whole process down;
+//!   molt's state snapshots are how the state comes back after a restart.
+//!
+//! ## The host contract
+//! The supervisor promises every shim: instance pointers are ones this plugin built and has
+//! not destroyed; each instance is destroyed exactly once, after its last call; every out
+//! pointer is valid for writes; borrowed inputs stay alive for the call; each [`OwnedBuf`]
+//! handed out is given back to `free_buffer` exactly once.
+//!
+//! ## Testing hooks
+//! [`testing`] calls `handle` and runs migrations between two app types in one test binary,
+//! with the same schema choice the supervisor makes ([`choose_schema`]).
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod app;
+mod export;
+mod ffi;
+mod request;
+pub mod testing;
+
+pub use app::{choose_schema, App, AppError};
+pub use export::{descriptor, panic_message};
+pub use ffi::*;
+pub use request::{decode_headers, encode_headers, Request, Response};

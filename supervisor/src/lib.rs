@@ -1,0 +1,1 @@
+//! molt supervisor (under construction).
