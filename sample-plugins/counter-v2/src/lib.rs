@@ -79,7 +79,7 @@ impl App for Counter {
         if schema == 1 {
             return Ok(keys.values().sum::<u64>().to_le_bytes().to_vec());
         }
-        let mut out = Vec::with_capacity(4 + keys.iter().map(|(k, _)| 12 + k.len()).sum::<usize>());
+        let mut out = Vec::with_capacity(4 + keys.keys().map(|k| 12 + k.len()).sum::<usize>());
         out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
         for (key, value) in keys.iter() {
             out.extend_from_slice(&(key.len() as u32).to_le_bytes());
