@@ -1,1 +1,34 @@
-//! molt supervisor (under construction).
+//! # molt-supervisor: load, serve and hot-swap molt apps
+//!
+//! The supervisor is the long-lived process of a molt pod. It loads an app (a `cdylib` built
+//! against [`molt_abi`]), serves its traffic on sockets it owns, and swaps in new versions in
+//! place, migrating the in-memory state through the app's upgrade hooks.
+//!
+//! # Layout
+//! - [`loader`]: the only `unsafe` module: copies a library to a private run directory,
+//!   `dlopen`s it, checks its descriptor, and wraps its function pointers in a safe API.
+//! - [`engine`]: the swap protocol: stage, pause, drain, export, import, switch, resume;
+//!   rollback to a kept generation; the measured pause.
+//! - [`manifest`]: `release.toml`, checksums.
+//! - [`volume`]: the release volume: releases, the `current` pointer, atomic pushes.
+//! - [`snapshot`]: state snapshots that outlive the process.
+//! - [`front`]: the HTTP/1.1 front that serves app traffic.
+//! - [`control`]: the control API (status, metrics, upload, activate, rollback).
+//! - [`metrics`]: Prometheus metrics.
+//! - [`watcher`]: notices when `current` changes on the volume (inotify, or polling).
+//! - [`daemon`]: `molt run`: everything above wired together.
+//! - [`cli`]: the `molt` command line.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod control;
+pub mod daemon;
+pub mod engine;
+pub mod front;
+pub mod loader;
+pub mod manifest;
+pub mod metrics;
+pub mod snapshot;
+pub mod volume;
+pub mod watcher;
