@@ -1,0 +1,81 @@
+//! Durable file replacement: write a temp file in the same directory, fsync it, rename it over
+//! the target, fsync the directory. A reader sees the old file or the new one, never a mix, and
+//! after a crash the rename is either there or not.
+
+use std::fs::{File, Permissions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Atomically replaces `path` with `bytes` (mode `0644`): temp file in the same directory,
+/// fsync, rename, fsync the directory. The temp file is named `.<name>.tmp-XXXXXX`; a crash
+/// can leave one behind, never a half-written `path`.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    atomic_write_with(path, 0o644, |w| w.write_all(bytes))
+}
+
+/// Like [`atomic_write`], but the content is streamed by `write` (through a buffer, so large
+/// contents are not assembled in memory first) and the file gets permission bits `mode`.
+pub fn atomic_write_with<F>(path: &Path, mode: u32, write: F) -> io::Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> io::Result<()>,
+{
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no file name", path.display()),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.tmp-", name.to_string_lossy()))
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut w)?;
+        w.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    fsync_dir(dir)
+}
+
+/// Fsyncs a directory, making renames and creations inside it durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_and_leaves_no_temp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("current");
+        atomic_write(&path, b"1.0.0\n").unwrap();
+        atomic_write(&path, b"2.0.0\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"2.0.0\n");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o600, 0o600);
+    }
+
+    #[test]
+    fn failed_writer_leaves_the_old_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        atomic_write(&path, b"old").unwrap();
+        let err = atomic_write_with(&path, 0o600, |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("cut off"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}

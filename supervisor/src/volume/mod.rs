@@ -1,0 +1,295 @@
+//! The release volume: releases, the `current` / `previous` pointers, atomic pushes.
+//!
+//! ```text
+//! <volume>/<app>/releases/<version>/release.toml   the manifest (see crate::manifest)
+//! <volume>/<app>/releases/<version>/<library>      the library, under its original file name
+//! <volume>/<app>/releases/.tmp-XXXXXX/             a push in progress (or cut off): never listed
+//! <volume>/<app>/current                           the version that should run ("1.2.0\n")
+//! <volume>/<app>/previous                          the version active before `current`:
+//!                                                  where `molt rollback --volume` goes back to
+//! <volume>/<app>/state/<instance>/                 state snapshots of one supervisor instance
+//! ```
+//! - **Releases are immutable.** [`Volume::push`] builds a release in a `.tmp-*` directory on
+//!   the same volume, fsyncs it and renames it into place; pushing different bytes under an
+//!   existing version is refused. A push cut off half way leaves only a `.tmp-*` directory,
+//!   which no listing shows and nothing loads ([`Volume::clean_stale_temp`] removes it).
+//! - **Pointers move only to verified releases.** [`Volume::activate`] hashes the release's
+//!   library before it writes `previous` and then `current`, each by [`atomic_write`].
+//! - App names, versions and instance names must pass [`check_component`]; every operation
+//!   that touches the disk checks them, so no name can escape the volume.
+//! - Pointer updates are last-writer-wins: the volume takes no lock, so concurrent
+//!   activations of one app by several writers should be avoided.
+
+mod error;
+mod fsutil;
+mod order;
+mod pointer;
+mod push;
+
+pub use error::VolumeError;
+pub use fsutil::{atomic_write, atomic_write_with, fsync_dir};
+pub use order::compare_versions;
+pub use pointer::Activation;
+pub use push::{PushOutcome, PushedRelease, ReleaseInfo};
+
+use crate::manifest::{check_component, Manifest, ManifestError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The directory of an app's releases, under the app's directory.
+pub const RELEASES_DIR: &str = "releases";
+/// The directory of an app's state snapshots, under the app's directory.
+pub const STATE_DIR: &str = "state";
+/// The file naming the version that should run, under the app's directory.
+pub const CURRENT_FILE: &str = "current";
+/// The file naming the version active before `current`, under the app's directory.
+pub const PREVIOUS_FILE: &str = "previous";
+/// The name prefix of a push's temporary directory inside `releases/`.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// A release volume rooted at a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    root: PathBuf,
+}
+
+/// One release found by [`Volume::releases`].
+#[derive(Debug)]
+pub struct ReleaseEntry {
+    /// The version (the directory's name).
+    pub version: String,
+    /// The release directory.
+    pub dir: PathBuf,
+    /// The manifest, read and checked for shape and identity (not hashed: see
+    /// [`Volume::verify_release`]), or why it was refused.
+    pub manifest: Result<Manifest, ManifestError>,
+}
+
+/// A release whose manifest and library passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRelease {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The release directory.
+    pub dir: PathBuf,
+    /// The verified library file.
+    pub library: PathBuf,
+}
+
+impl Volume {
+    /// A volume rooted at `root` (nothing is touched until an operation runs).
+    pub fn new(root: impl Into<PathBuf>) -> Volume {
+        Volume { root: root.into() }
+    }
+
+    /// The volume's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<volume>/<app>` (not checked: operations check names before touching the disk).
+    pub fn app_dir(&self, app: &str) -> PathBuf {
+        self.root.join(app)
+    }
+
+    /// `<volume>/<app>/releases`.
+    pub fn releases_dir(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join(RELEASES_DIR)
+    }
+
+    /// `<volume>/<app>/releases/<version>`.
+    pub fn release_dir(&self, app: &str, version: &str) -> PathBuf {
+        self.releases_dir(app).join(version)
+    }
+
+    /// `<volume>/<app>/current`.
+    pub fn current_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join(CURRENT_FILE)
+    }
+
+    /// `<volume>/<app>/previous`.
+    pub fn previous_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join(PREVIOUS_FILE)
+    }
+
+    /// `<volume>/<app>/state/<instance>`, the snapshot directory of one supervisor instance.
+    pub fn state_dir(&self, app: &str, instance: &str) -> Result<PathBuf, VolumeError> {
+        check_name("app", app)?;
+        check_name("instance", instance)?;
+        Ok(self.app_dir(app).join(STATE_DIR).join(instance))
+    }
+
+    /// The apps on the volume (directories with a valid name), sorted.
+    pub fn apps(&self) -> Result<Vec<String>, VolumeError> {
+        let mut apps: Vec<String> = list_dir(&self.root)?
+            .into_iter()
+            .filter(|(name, path)| check_component(name).is_ok() && path.is_dir())
+            .map(|(name, _)| name)
+            .collect();
+        apps.sort();
+        Ok(apps)
+    }
+
+    /// The releases of `app`, oldest first ([`compare_versions`]). `.tmp-*` directories of
+    /// unfinished pushes and anything else whose name is not a valid version are skipped. A
+    /// release with a bad manifest is listed with the error. No app directory: an empty list.
+    pub fn releases(&self, app: &str) -> Result<Vec<ReleaseEntry>, VolumeError> {
+        check_name("app", app)?;
+        let mut out: Vec<ReleaseEntry> = list_dir(&self.releases_dir(app))?
+            .into_iter()
+            .filter(|(name, path)| check_component(name).is_ok() && path.is_dir())
+            .map(|(version, dir)| {
+                let manifest = Manifest::read(&dir).and_then(|m| {
+                    m.validate(&dir)?;
+                    m.check_identity(&dir, app, &version)?;
+                    Ok(m)
+                });
+                ReleaseEntry {
+                    version,
+                    dir,
+                    manifest,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| compare_versions(&a.version, &b.version));
+        Ok(out)
+    }
+
+    /// Reads and fully verifies one release: the manifest's fields, that it is filed under its
+    /// own app and version, that the library stays inside the release directory, and its sha256.
+    pub fn verify_release(&self, app: &str, version: &str) -> Result<VerifiedRelease, VolumeError> {
+        check_name("app", app)?;
+        check_name("version", version)?;
+        let dir = self.release_dir(app, version);
+        if !dir.is_dir() {
+            return Err(VolumeError::NotFound {
+                app: app.into(),
+                version: version.into(),
+                dir,
+            });
+        }
+        let manifest_err = |source| VolumeError::Manifest {
+            app: app.to_string(),
+            version: version.to_string(),
+            source: Box::new(source),
+        };
+        let manifest = Manifest::read(&dir).map_err(manifest_err)?;
+        manifest
+            .check_identity(&dir, app, version)
+            .map_err(manifest_err)?;
+        let library = manifest.verify(&dir).map_err(manifest_err)?;
+        Ok(VerifiedRelease {
+            manifest,
+            dir,
+            library,
+        })
+    }
+
+    /// Removes `.tmp-*` directories left in `releases/` by pushes that were cut off, and
+    /// `.<name>.tmp-*` files left in the app directory by interrupted pointer writes, when they
+    /// are older than `older_than` (so a push in progress is left alone). Returns what was removed.
+    pub fn clean_stale_temp(&self, app: &str, older_than: Duration) -> Result<Vec<PathBuf>, VolumeError> {
+        check_name("app", app)?;
+        let now = SystemTime::now();
+        let mut removed = Vec::new();
+        let candidates = list_dir(&self.releases_dir(app))?
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(TEMP_PREFIX))
+            .chain(
+                list_dir(&self.app_dir(app))?
+                    .into_iter()
+                    .filter(|(name, _)| name.starts_with('.') && name.contains(".tmp-")),
+            );
+        for (_, path) in candidates {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            if age < older_than {
+                continue;
+            }
+            let result = if meta.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            result.map_err(|source| VolumeError::Io {
+                action: "remove stale temporary",
+                path: path.clone(),
+                source,
+            })?;
+            tracing::info!(path = %path.display(), "removed a stale temporary left by an interrupted write");
+            removed.push(path);
+        }
+        Ok(removed)
+    }
+}
+
+/// This supervisor instance's name: the host name (the pod name on Kubernetes), read from
+/// `/proc/sys/kernel/hostname` or else `$HOSTNAME`, made a safe path component; `default` if
+/// neither gives one.
+pub fn default_instance_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_default();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '/' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name = name.trim_start_matches('.').to_string();
+    name.truncate(crate::manifest::MAX_COMPONENT_LEN);
+    if name.is_empty() {
+        "default".to_string()
+    } else {
+        name
+    }
+}
+
+/// Checks a name used as a path component, as a [`VolumeError::InvalidName`].
+fn check_name(what: &'static str, value: &str) -> Result<(), VolumeError> {
+    check_component(value).map_err(|reason| VolumeError::InvalidName {
+        what,
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// The entries of a directory as (UTF-8 name, path); a missing directory is empty; non-UTF-8
+/// names are skipped.
+fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, VolumeError> {
+    let io_err = |source| VolumeError::Io {
+        action: "list",
+        path: dir.to_path_buf(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_err)?;
+        if let Ok(name) = entry.file_name().into_string() {
+            out.push((name, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

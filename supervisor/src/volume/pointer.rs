@@ -1,0 +1,116 @@
+//! The `current` and `previous` pointers: activation and rollback.
+
+use super::{atomic_write, check_name, Volume, VolumeError};
+use crate::manifest::check_component;
+use std::io;
+use std::path::Path;
+
+/// The result of [`Volume::activate`] or [`Volume::rollback`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// The app.
+    pub app: String,
+    /// What `previous` holds now (the version that was current before, when it changed).
+    pub previous: Option<String>,
+    /// What `current` holds now.
+    pub current: String,
+    /// False when the version was already current (nothing was written).
+    pub changed: bool,
+}
+
+impl Volume {
+    /// The version `current` points at; `None` when no version was ever activated.
+    pub fn current(&self, app: &str) -> Result<Option<String>, VolumeError> {
+        check_name("app", app)?;
+        read_pointer(&self.current_path(app))
+    }
+
+    /// The version `previous` points at (the one active before `current`); `None` when none.
+    pub fn previous(&self, app: &str) -> Result<Option<String>, VolumeError> {
+        check_name("app", app)?;
+        read_pointer(&self.previous_path(app))
+    }
+
+    /// Makes `version` the one that should run. The release must exist and verify (manifest
+    /// checks and the library's sha256) before any pointer moves; then the old `current` is
+    /// written to `previous` and `version` to `current`, each atomically. Activating the version
+    /// that is already current writes nothing (and keeps `previous`). On any error `current` is
+    /// unchanged. A corrupt `current` file is overwritten (with a warning), `previous` kept.
+    pub fn activate(&self, app: &str, version: &str) -> Result<Activation, VolumeError> {
+        let release = self.verify_release(app, version)?;
+        let old = match self.current(app) {
+            Ok(old) => old,
+            Err(e @ VolumeError::BadPointer { .. }) => {
+                tracing::warn!(app, error = %e, "overwriting a corrupt current pointer");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if old.as_deref() == Some(version) {
+            return Ok(Activation {
+                app: app.into(),
+                previous: self.previous(app).ok().flatten(),
+                current: version.into(),
+                changed: false,
+            });
+        }
+        if let Some(old) = &old {
+            write_pointer(&self.previous_path(app), old)?;
+        }
+        write_pointer(&self.current_path(app), version)?;
+        tracing::info!(
+            app,
+            version,
+            previous = old.as_deref().unwrap_or("none"),
+            sha256 = %release.manifest.sha256,
+            "release activated on the volume"
+        );
+        Ok(Activation {
+            app: app.into(),
+            previous: old,
+            current: version.into(),
+            changed: true,
+        })
+    }
+
+    /// Activates the `previous` version, so `current` and `previous` swap places. Refused
+    /// when no previous version is recorded, or when it no longer verifies.
+    pub fn rollback(&self, app: &str) -> Result<Activation, VolumeError> {
+        let previous = self.previous(app)?.ok_or_else(|| VolumeError::NoPrevious {
+            app: app.into(),
+            path: self.previous_path(app),
+        })?;
+        self.activate(app, &previous)
+    }
+}
+
+/// Reads a pointer file: `None` when it does not exist, the trimmed version otherwise.
+fn read_pointer(path: &Path) -> Result<Option<String>, VolumeError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(VolumeError::Io {
+                action: "read pointer",
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    let text = String::from_utf8_lossy(&text);
+    let version = text.trim();
+    check_component(version).map_err(|reason| VolumeError::BadPointer {
+        path: path.into(),
+        content: text.to_string(),
+        reason,
+    })?;
+    Ok(Some(version.to_string()))
+}
+
+fn write_pointer(path: &Path, version: &str) -> Result<(), VolumeError> {
+    atomic_write(path, format!("{version}\n").as_bytes()).map_err(|source| VolumeError::Io {
+        action: "write pointer",
+        path: path.into(),
+        source,
+    })
+}
