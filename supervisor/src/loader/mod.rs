@@ -1,1 +1,313 @@
-//! (to be written)
+//! The loader: the only module of the supervisor that uses `unsafe`.
+//!
+//! [`Plugin::load`] copies a library from the release volume into a private run directory,
+//! `dlopen`s the copy, reads its [`Descriptor`] through the one entry symbol and checks it
+//! (magic, ABI version, descriptor size, name, version, schema). What comes out is a
+//! [`Plugin`]: owned metadata ([`PluginInfo`]) and the descriptor's function pointers, kept
+//! next to the library they point into. [`Instance`] is a safe handle on one app value built by
+//! a plugin; it holds an `Arc<Plugin>`, so a library is unmapped only after the last instance
+//! built from it, and the last call into it, are gone.
+//!
+//! Like libloading's `Symbol<'lib, T>`, no function pointer outlives its library: the
+//! pointers are copied out of the descriptor into a private table that lives in the same
+//! struct as the library and is never handed out.
+//!
+//! # Trust
+//! Loading a library runs its initialisers and every later call runs its code: "conceptually
+//! the same as calling an unknown foreign function" (libloading). The supervisor exists to run
+//! this code, so [`Plugin::load`] is a safe function; what it trusts is the release volume
+//! (checksums and signatures are checked by the caller before loading). A plugin that lies
+//! about its descriptor, or breaks the ABI rules, can crash the process; one that merely errs
+//! or panics in a hook cannot.
+
+mod copy;
+mod elf;
+mod error;
+mod instance;
+
+pub use error::{Hook, HookError, HookErrorKind, LoadError};
+pub use instance::Instance;
+
+use copy::RunCopy;
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use molt_abi::{
+    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, ABI_MAGIC,
+    ABI_VERSION, ENTRY_SYMBOL,
+};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a plugin says about itself, copied out of its descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginInfo {
+    /// App name, the same across all versions of one app.
+    pub name: String,
+    /// App version.
+    pub version: String,
+    /// The state schema this version keeps.
+    pub state_schema: u32,
+    /// Schemas it can import.
+    pub imports: Vec<u32>,
+    /// Schemas it can export.
+    pub exports: Vec<u32>,
+    /// The ABI version it was built against.
+    pub abi_version: u32,
+    /// Where it was loaded from (the release volume, not the private copy).
+    pub library: PathBuf,
+}
+
+/// What a release promises about its library (from its manifest); `None` checks nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The app name.
+    pub name: Option<String>,
+    /// The app version.
+    pub version: Option<String>,
+    /// The state schema.
+    pub state_schema: Option<u32>,
+}
+
+impl Expect {
+    /// Expects nothing: any valid molt plugin loads.
+    pub fn any() -> Self {
+        Self::default()
+    }
+}
+
+/// The function pointers of one plugin, copied out of its descriptor.
+#[derive(Clone, Copy)]
+pub(crate) struct Hooks {
+    pub(crate) create: CreateFn,
+    pub(crate) handle: HandleFn,
+    pub(crate) export_state: ExportFn,
+    pub(crate) import_state: ImportFn,
+    pub(crate) health: HealthFn,
+    pub(crate) destroy: DestroyFn,
+    pub(crate) free_buffer: FreeBufferFn,
+}
+
+impl Hooks {
+    fn of(d: &Descriptor) -> Hooks {
+        Hooks {
+            create: d.create,
+            handle: d.handle,
+            export_state: d.export_state,
+            import_state: d.import_state,
+            health: d.health,
+            destroy: d.destroy,
+            free_buffer: d.free_buffer,
+        }
+    }
+}
+
+/// One loaded version of an app: its metadata, its function pointers and its library.
+///
+/// Always used behind an `Arc`: every [`Instance`] holds one, so the library stays mapped as
+/// long as any instance (and so any call) can reach it.
+pub struct Plugin {
+    info: PluginInfo,
+    id: String,
+    /// Pointers into `library`. Field order matters: fields drop in declaration order, so the
+    /// pointers go before the library they point into. They are never handed out of this
+    /// module, so nothing else can keep one past the library either.
+    pub(crate) hooks: Hooks,
+    /// The `dlopen` handle, closed when the plugin drops. `None` for an in-process app
+    /// ([`Plugin::from_app`]), whose code is part of this binary.
+    _library: Option<Library>,
+}
+
+type EntryFn = unsafe extern "C" fn() -> *const Descriptor;
+
+impl Plugin {
+    /// Loads a plugin: copies `library` into `run_dir` under a fresh name, `dlopen`s the copy
+    /// (`RTLD_NOW | RTLD_LOCAL`: every symbol resolved now, none shared with other versions),
+    /// removes the copy (the mapping stays), and checks the descriptor against the ABI and
+    /// against `expect`. See the module docs for what loading trusts.
+    pub fn load(library: &Path, run_dir: &Path, expect: &Expect) -> Result<Arc<Plugin>, LoadError> {
+        let copy_error = |source| LoadError::Copy {
+            library: library.to_owned(),
+            run_dir: run_dir.to_owned(),
+            source,
+        };
+        let copy = RunCopy::create(library, run_dir).map_err(copy_error)?;
+        if let Err(past) = elf::check_extent(copy.path()).map_err(copy_error)? {
+            return Err(LoadError::Truncated {
+                library: library.to_owned(),
+                what: past.what,
+                needed: past.needed,
+                len: past.len,
+            });
+        }
+        // SAFETY: opening a library runs its initialisers. The copy is a file no one else
+        // writes (a fresh name in our run directory), checked above not to map past its end;
+        // its code is trusted as the release it belongs to (module docs, "Trust").
+        let lib = unsafe { Library::open(Some(copy.path()), RTLD_NOW | RTLD_LOCAL) }.map_err(|source| {
+            LoadError::Open {
+                library: library.to_owned(),
+                source,
+            }
+        })?;
+        drop(copy);
+        // SAFETY: `EntryFn` is the type `export_app!` gives `molt_app_descriptor`. The symbol
+        // is dereferenced to a plain pointer used only below, while `lib` is alive.
+        let entry: EntryFn =
+            *unsafe { lib.get::<EntryFn>(ENTRY_SYMBOL) }.map_err(|source| LoadError::MissingSymbol {
+                library: library.to_owned(),
+                source,
+            })?;
+        // SAFETY: the entry symbol takes nothing and returns a pointer to a static; `lib`,
+        // which holds its code, is alive.
+        let descriptor = unsafe { entry() };
+        // SAFETY: `descriptor` comes straight from the entry symbol of the live `lib`.
+        let plugin = unsafe { Self::checked(descriptor, library, lib) }?;
+        plugin.expect(expect)?;
+        tracing::debug!(plugin = %plugin.id, "loaded");
+        Ok(Arc::new(plugin))
+    }
+
+    /// Reads and checks the descriptor `ptr` points at.
+    ///
+    /// # Safety
+    /// `ptr` must be null or what the entry symbol of `lib` returned: a pointer to a static
+    /// that starts with the ABI's fixed header (magic `u64`, ABI version `u32`, size `u32`),
+    /// which every molt plugin of every ABI version publishes.
+    unsafe fn checked(ptr: *const Descriptor, library: &Path, lib: Library) -> Result<Plugin, LoadError> {
+        let library = library.to_owned();
+        if ptr.is_null() {
+            return Err(LoadError::NullDescriptor { library });
+        }
+        // SAFETY: the caller promises the fixed header is there; only it is read, field by
+        // field, without making a reference to a `Descriptor` that may be shorter than ours.
+        let (magic, abi_version, size) = unsafe {
+            (
+                std::ptr::addr_of!((*ptr).magic).read(),
+                std::ptr::addr_of!((*ptr).abi_version).read(),
+                std::ptr::addr_of!((*ptr).size).read(),
+            )
+        };
+        if magic != ABI_MAGIC {
+            return Err(LoadError::BadMagic {
+                library,
+                found: magic,
+                expected: ABI_MAGIC,
+            });
+        }
+        if abi_version != ABI_VERSION {
+            return Err(LoadError::AbiVersion {
+                library,
+                found: abi_version,
+                expected: ABI_VERSION,
+            });
+        }
+        let expected = std::mem::size_of::<Descriptor>() as u32;
+        if size < expected {
+            return Err(LoadError::DescriptorSize {
+                library,
+                found: size,
+                expected,
+            });
+        }
+        // SAFETY: magic, version and size say this is a whole descriptor of our ABI, a static
+        // of `lib`; the reference is used only in this function, while `lib` is alive.
+        let descriptor = unsafe { &*ptr };
+        Self::from_descriptor(descriptor, library, Some(lib))
+    }
+
+    /// Builds the plugin of an app compiled into this binary, with no library at all: the
+    /// same shims `export_app!` would export, called through the same function pointers.
+    /// Used to test the engine and to measure the ABI's own cost.
+    pub fn from_app<A: App>(version: &'static str) -> Arc<Plugin> {
+        let descriptor = molt_abi::descriptor::<A>(version);
+        let label = PathBuf::from(format!("in-process:{}", std::any::type_name::<A>()));
+        match Self::from_descriptor(&descriptor, label, None) {
+            Ok(plugin) => Arc::new(plugin),
+            // Name and version come from `&str`s: they are UTF-8.
+            Err(e) => unreachable!("an in-process descriptor is valid: {e}"),
+        }
+    }
+
+    /// Copies what the plugin says about itself out of a checked descriptor.
+    fn from_descriptor(d: &Descriptor, library: PathBuf, lib: Option<Library>) -> Result<Plugin, LoadError> {
+        let text = |bytes: &[u8], field| {
+            String::from_utf8(bytes.to_vec()).map_err(|_| LoadError::BadUtf8 {
+                library: library.clone(),
+                field,
+            })
+        };
+        let info = PluginInfo {
+            name: text(d.name.as_slice(), "name")?,
+            version: text(d.version.as_slice(), "version")?,
+            state_schema: d.state_schema,
+            imports: d.import_schemas.as_slice().to_vec(),
+            exports: d.export_schemas.as_slice().to_vec(),
+            abi_version: d.abi_version,
+            library,
+        };
+        let file = info.library.file_name().map(Path::new).unwrap_or(&info.library);
+        let id = format!("{} {} ({})", info.name, info.version, file.display());
+        Ok(Plugin {
+            info,
+            id,
+            hooks: Hooks::of(d),
+            _library: lib,
+        })
+    }
+
+    /// Checks the descriptor against what the release promised.
+    fn expect(&self, expect: &Expect) -> Result<(), LoadError> {
+        let info = &self.info;
+        let checks = [
+            ("name", expect.name.clone(), info.name.clone()),
+            ("version", expect.version.clone(), info.version.clone()),
+            (
+                "state schema",
+                expect.state_schema.map(|s| s.to_string()),
+                info.state_schema.to_string(),
+            ),
+        ];
+        for (field, expected, found) in checks {
+            match expected {
+                Some(expected) if expected != found => {
+                    return Err(LoadError::Mismatch {
+                        library: info.library.clone(),
+                        field,
+                        expected,
+                        found,
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// What the plugin says about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// `name version (library file)`, e.g. `counter 2.0.0 (libcounter_v2.so)`: how errors and
+    /// logs name this release.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A fresh instance with empty state (the `create` hook).
+    pub fn create(self: &Arc<Self>) -> Result<Instance, HookError> {
+        Instance::create(self)
+    }
+
+    /// An instance built from state serialised in `schema` (the `import_state` hook).
+    pub fn import(self: &Arc<Self>, schema: u32, state: &[u8]) -> Result<Instance, HookError> {
+        Instance::import(self, schema, state)
+    }
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}

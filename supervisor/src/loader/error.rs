@@ -1,0 +1,167 @@
+//! What can go wrong when loading a library, and when calling one of its hooks.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A library was refused by the loader. Every variant names the library (its path on the
+/// release volume, not the private copy) and the check that failed; nothing was loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Copying the library into the run directory failed.
+    #[error("library {library}: cannot copy it to the run directory {run_dir}: {source}")]
+    Copy {
+        /// The library.
+        library: PathBuf,
+        /// The run directory it was copied to.
+        run_dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is an ELF file whose header points past its end: a truncated copy. Caught
+    /// before `dlopen`, which could otherwise map pages past the end of the file and crash.
+    #[error("library {library}: truncated ELF file: {what} ends at byte {needed}, the file has {len}")]
+    Truncated {
+        /// The library.
+        library: PathBuf,
+        /// The part of the file that does not fit (`section headers`, `load segment 2`, …).
+        what: String,
+        /// Where that part ends.
+        needed: u64,
+        /// The file's length.
+        len: u64,
+    },
+    /// `dlopen` refused the file (not an ELF file, wrong architecture, missing dependency…).
+    #[error("library {library}: dlopen failed: {source}")]
+    Open {
+        /// The library.
+        library: PathBuf,
+        /// dlopen's own message.
+        source: libloading::Error,
+    },
+    /// The library does not export `molt_app_descriptor` (no `export_app!`).
+    #[error("library {library}: no entry symbol `molt_app_descriptor` (is `molt_abi::export_app!` missing?): {source}")]
+    MissingSymbol {
+        /// The library.
+        library: PathBuf,
+        /// dlsym's message.
+        source: libloading::Error,
+    },
+    /// The entry symbol returned a null pointer.
+    #[error("library {library}: `molt_app_descriptor` returned a null descriptor")]
+    NullDescriptor {
+        /// The library.
+        library: PathBuf,
+    },
+    /// The descriptor does not start with the molt magic: not a molt plugin.
+    #[error("library {library}: descriptor magic is {found:#018x}, not molt's {expected:#018x}: not a molt plugin")]
+    BadMagic {
+        /// The library.
+        library: PathBuf,
+        /// The magic found.
+        found: u64,
+        /// [`molt_abi::ABI_MAGIC`].
+        expected: u64,
+    },
+    /// The plugin was built against another ABI version.
+    #[error("library {library}: ABI version {found}, this supervisor speaks {expected}")]
+    AbiVersion {
+        /// The library.
+        library: PathBuf,
+        /// The version the plugin claims.
+        found: u32,
+        /// [`molt_abi::ABI_VERSION`].
+        expected: u32,
+    },
+    /// The descriptor is smaller than the one this supervisor knows.
+    #[error("library {library}: descriptor is {found} bytes, this supervisor needs at least {expected}")]
+    DescriptorSize {
+        /// The library.
+        library: PathBuf,
+        /// The size the plugin claims.
+        found: u32,
+        /// `size_of::<Descriptor>()`.
+        expected: u32,
+    },
+    /// The app name or version is not UTF-8.
+    #[error("library {library}: descriptor field `{field}` is not UTF-8")]
+    BadUtf8 {
+        /// The library.
+        library: PathBuf,
+        /// `name` or `version`.
+        field: &'static str,
+    },
+    /// The descriptor does not match what the release promised (its manifest).
+    #[error("library {library}: {field} is {found}, the release says {expected}")]
+    Mismatch {
+        /// The library.
+        library: PathBuf,
+        /// `name`, `version` or `state schema`.
+        field: &'static str,
+        /// What [`crate::loader::Expect`] asked for.
+        expected: String,
+        /// What the descriptor says.
+        found: String,
+    },
+}
+
+/// One of the hooks a plugin exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `create`: a fresh instance.
+    Create,
+    /// `handle`: one request.
+    Handle,
+    /// `export_state`.
+    Export,
+    /// `import_state`.
+    Import,
+    /// `health`.
+    Health,
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hook::Create => "create",
+            Hook::Handle => "handle",
+            Hook::Export => "export_state",
+            Hook::Import => "import_state",
+            Hook::Health => "health",
+        })
+    }
+}
+
+/// How a hook failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HookErrorKind {
+    /// The hook returned an error ([`molt_abi::STATUS_ERROR`], or a broken answer).
+    Error,
+    /// The hook panicked; the plugin's shim caught it ([`molt_abi::STATUS_PANIC`]).
+    Panic,
+}
+
+/// A hook returned an error or panicked. The message is the plugin's own, verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct HookError {
+    /// The hook that failed.
+    pub hook: Hook,
+    /// Error or panic.
+    pub kind: HookErrorKind,
+    /// The plugin's message (for a panic, `panicked: …`).
+    pub message: String,
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            // The shims already start a panic's message with `panicked`: don't say it twice.
+            HookErrorKind::Panic if self.message.starts_with("panicked") => {
+                write!(f, "{} {}", self.hook, self.message)
+            }
+            HookErrorKind::Panic => write!(f, "{} panicked: {}", self.hook, self.message),
+            _ => write!(f, "{} failed: {}", self.hook, self.message),
+        }
+    }
+}

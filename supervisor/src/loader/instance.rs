@@ -1,0 +1,184 @@
+//! [`Instance`]: a safe handle on one app value built by a plugin.
+
+use super::{Hook, HookError, HookErrorKind, Plugin};
+use molt_abi::{decode_headers, Bytes, OwnedBuf, RawResponse, Request, Response, STATUS_OK, STATUS_PANIC};
+use std::ffi::c_void;
+use std::fmt;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+/// One app value, built by a plugin's `create` or `import_state` and destroyed (through the
+/// plugin's `destroy`) when dropped.
+///
+/// It holds an `Arc` of its [`Plugin`], so the library stays mapped for as long as the
+/// instance lives: no call can reach unmapped code. Calls take `&self` and may run on many
+/// threads at once; `Drop` needs the instance to itself, so it never overlaps a call.
+pub struct Instance {
+    /// The app value, opaque to the host. Destroyed in `Drop`, which runs before the fields
+    /// drop: the library is still mapped then.
+    app: NonNull<c_void>,
+    /// The plugin that built `app`, and whose hooks serve it.
+    plugin: Arc<Plugin>,
+}
+
+// SAFETY: `app` points at a value of the plugin's `App` type, which the ABI requires to be
+// `Send + Sync` (`export_app!` only accepts `App: Send + Sync + 'static`). Every hook but
+// `destroy` takes it by shared pointer; `destroy` runs from `Drop`, with exclusive access.
+unsafe impl Send for Instance {}
+// SAFETY: see `Send` just above: shared calls from many threads are what the ABI allows.
+unsafe impl Sync for Instance {}
+
+impl Instance {
+    /// The `create` hook.
+    pub(super) fn create(plugin: &Arc<Plugin>) -> Result<Instance, HookError> {
+        let mut out: *mut c_void = ptr::null_mut();
+        let mut err = OwnedBuf::EMPTY;
+        // SAFETY: `create` comes from this plugin's descriptor and `plugin` keeps its library
+        // mapped; both out-pointers are locals of ours, valid for writes (the host contract).
+        let status = unsafe { (plugin.hooks.create)(&mut out, &mut err) };
+        Self::built(plugin, Hook::Create, status, out, err)
+    }
+
+    /// The `import_state` hook.
+    pub(super) fn import(plugin: &Arc<Plugin>, schema: u32, state: &[u8]) -> Result<Instance, HookError> {
+        let mut out: *mut c_void = ptr::null_mut();
+        let mut err = OwnedBuf::EMPTY;
+        // SAFETY: as in `create`; `state` is borrowed for the call only.
+        let status = unsafe { (plugin.hooks.import_state)(schema, Bytes::new(state), &mut out, &mut err) };
+        Self::built(plugin, Hook::Import, status, out, err)
+    }
+
+    /// Turns what `create` or `import_state` wrote into an instance or an error.
+    fn built(
+        plugin: &Arc<Plugin>,
+        hook: Hook,
+        status: u32,
+        out: *mut c_void,
+        err: OwnedBuf,
+    ) -> Result<Instance, HookError> {
+        if status != STATUS_OK {
+            return Err(failure(plugin, hook, status, err));
+        }
+        free(plugin, err);
+        match NonNull::new(out) {
+            Some(app) => Ok(Instance {
+                app,
+                plugin: Arc::clone(plugin),
+            }),
+            None => Err(HookError {
+                hook,
+                kind: HookErrorKind::Error,
+                message: "reported success but returned no instance".to_owned(),
+            }),
+        }
+    }
+
+    /// The plugin that built this instance.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// Serves one request. A panic in the app answers this request with a 500 whose body is
+    /// the panic message (the shim caught it); the instance keeps serving.
+    pub fn handle(&self, req: &Request<'_>) -> Response {
+        let mut raw = RawResponse {
+            status: 500,
+            headers: OwnedBuf::EMPTY,
+            body: OwnedBuf::EMPTY,
+        };
+        // SAFETY: `app` is alive (it is destroyed only in `Drop`, which cannot overlap this
+        // `&self` call), built by this plugin, whose library `self.plugin` keeps mapped; `req`
+        // is borrowed for the call; `raw` is our local, valid for writes.
+        let status = unsafe { (self.plugin.hooks.handle)(self.app.as_ptr(), req, &mut raw) };
+        let RawResponse {
+            status: code,
+            headers,
+            body,
+        } = raw;
+        // SAFETY: both buffers were just handed out by this plugin and are freed only below.
+        let (decoded, body_bytes) = unsafe { (decode_headers(headers.as_slice()), body.as_slice().to_vec()) };
+        free(&self.plugin, headers);
+        free(&self.plugin, body);
+        if status == STATUS_PANIC {
+            let message = String::from_utf8_lossy(&body_bytes);
+            tracing::warn!(plugin = %self.plugin.id(), "handle {message}");
+        }
+        match decoded {
+            Some(headers) => Response {
+                status: if status == STATUS_PANIC { 500 } else { code },
+                headers,
+                body: body_bytes,
+            },
+            None => Response::new(
+                500,
+                format!("{} answered with malformed response headers\n", self.plugin.id()),
+            ),
+        }
+    }
+
+    /// Serialises the state in `schema` (the `export_state` hook).
+    pub fn export(&self, schema: u32) -> Result<Vec<u8>, HookError> {
+        let mut out = OwnedBuf::EMPTY;
+        // SAFETY: as in `handle`; `out` is our local, valid for writes.
+        let status = unsafe { (self.plugin.hooks.export_state)(self.app.as_ptr(), schema, &mut out) };
+        if status != STATUS_OK {
+            return Err(failure(&self.plugin, Hook::Export, status, out));
+        }
+        // SAFETY: `out` was just handed out by this plugin and is freed right after the copy.
+        let bytes = unsafe { out.as_slice() }.to_vec();
+        free(&self.plugin, out);
+        Ok(bytes)
+    }
+
+    /// Asks the app whether it is healthy (the `health` hook).
+    pub fn health(&self) -> Result<(), HookError> {
+        let mut err = OwnedBuf::EMPTY;
+        // SAFETY: as in `handle`; `err` is our local, valid for writes.
+        let status = unsafe { (self.plugin.hooks.health)(self.app.as_ptr(), &mut err) };
+        if status != STATUS_OK {
+            return Err(failure(&self.plugin, Hook::Health, status, err));
+        }
+        free(&self.plugin, err);
+        Ok(())
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // SAFETY: `app` was built by this plugin and is destroyed exactly once, here; no call is
+        // running (`drop` has the instance to itself); the library is still mapped, because
+        // `self.plugin` is released only after this body returns.
+        unsafe { (self.plugin.hooks.destroy)(self.app.as_ptr()) };
+    }
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.plugin.id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hands a buffer back to the plugin that allocated it.
+fn free(plugin: &Plugin, buf: OwnedBuf) {
+    if buf.ptr.is_null() {
+        return;
+    }
+    // SAFETY: `buf` was handed out by this plugin (every caller passes one it just received)
+    // and is moved in here, so it is given back exactly once.
+    unsafe { (plugin.hooks.free_buffer)(buf) };
+}
+
+/// Reads a failed hook's message out of `buf`, frees it, and builds the error.
+fn failure(plugin: &Plugin, hook: Hook, status: u32, buf: OwnedBuf) -> HookError {
+    // SAFETY: `buf` was just handed out by this plugin (or is still empty) and is freed below.
+    let message = String::from_utf8_lossy(unsafe { buf.as_slice() }).into_owned();
+    free(plugin, buf);
+    let (kind, message) = match status {
+        STATUS_PANIC => (HookErrorKind::Panic, message),
+        molt_abi::STATUS_ERROR => (HookErrorKind::Error, message),
+        other => (HookErrorKind::Error, format!("unknown status {other}: {message}")),
+    };
+    HookError { hook, kind, message }
+}
