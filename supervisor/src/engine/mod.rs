@@ -1,1 +1,235 @@
-//! (to be written)
+//! The swap engine: serves calls through the active instance and swaps in new versions in
+//! place, migrating the state, with the measured pause of DESIGN.md's swap protocol.
+//!
+//! # The gate
+//! The active instance sits behind a `parking_lot::RwLock`, the gate. Every call holds a read
+//! guard for its duration, so calls run in parallel. A swap takes the write guard with a
+//! deadline (`try_write_for`). parking_lot's lock is writer-preferring: once a writer waits,
+//! new readers queue behind it instead of starving it. So from the moment a swap asks for the
+//! gate, new calls wait (they are not refused), in-flight calls drain, and the queued calls
+//! resume on the new version. If the drain deadline passes, the swap is refused and nothing
+//! changed (the `writer_preference` test pins this behaviour of the lock).
+//!
+//! # A swap ([`Engine::swap`])
+//! 1. **stage**, traffic flowing: same app, a state schema the running version exports and the
+//!    target imports ([`molt_abi::choose_schema`]); otherwise refused before anything pauses;
+//! 2. **pause and drain**: take the gate;
+//! 3. **export** from the running instance, which stays intact;
+//! 4. **import** into the target, on its own thread under a deadline;
+//! 5. **switch and resume**: install the new instance, open the gate.
+//!
+//! Any failure in 3 or 4 drops what was built and reopens the gate on the old instance, state
+//! untouched. The pause (2 to 5) is measured by a timeline of the steps' boundaries and reported
+//! in [`SwapReport`].
+//!
+//! # Generations
+//! The replaced versions stay loaded (up to [`EngineConfig::generations`]) for
+//! [`Engine::rollback`], which walks back like OTP's release handler: to the previously active
+//! version, forgetting the one rolled away from.
+
+mod deadline;
+mod error;
+mod generations;
+mod pause;
+mod swap;
+#[cfg(test)]
+mod test_apps;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Action, Cause, Step, SwapError};
+pub use swap::SwapReport;
+
+use crate::loader::{Hook, HookError, Instance, Plugin};
+use generations::Generations;
+use molt_abi::{Request, Response};
+use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How an [`Engine`] waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// How long a swap waits for in-flight calls before it gives up (default 5 s). New calls
+    /// queue meanwhile, so this bounds the worst pause too.
+    pub drain_timeout: Duration,
+    /// How long `create`, `export_state` and `import_state` may take (default 5 s).
+    pub hook_timeout: Duration,
+    /// How many replaced versions stay loaded for rollback (default 4).
+    pub generations: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            drain_timeout: Duration::from_secs(5),
+            hook_timeout: Duration::from_secs(5),
+            generations: 4,
+        }
+    }
+}
+
+/// Serialised app state, as it crosses between versions or goes to a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// The schema the bytes are in.
+    pub schema: u32,
+    /// The bytes, in the app's own encoding.
+    pub bytes: Vec<u8>,
+}
+
+/// A call's answer, and the version that gave it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The app's response.
+    pub response: Response,
+    /// The version that served the call (e.g. for an `x-molt-version` header).
+    pub version: Arc<str>,
+}
+
+/// The instance that serves calls.
+struct Active {
+    /// Shared so a hook thread under a deadline can hold it (see `deadline`).
+    instance: Arc<Instance>,
+    version: Arc<str>,
+}
+
+impl Active {
+    fn new(instance: Instance) -> Active {
+        let version = Arc::from(instance.plugin().info().version.as_str());
+        Active {
+            instance: Arc::new(instance),
+            version,
+        }
+    }
+}
+
+/// Serves an app and swaps its versions in place. Shared between threads (`&self` API).
+pub struct Engine {
+    /// The gate: calls hold it shared, a swap holds it exclusively (module docs).
+    gate: RwLock<Active>,
+    /// The active plugin, readable without touching the gate (status must not wait for a
+    /// swap). Written only under the gate's write guard.
+    current: Mutex<Arc<Plugin>>,
+    /// One swap or rollback at a time, from stage to resume.
+    swapping: Mutex<()>,
+    /// Replaced versions kept for rollback.
+    history: Mutex<Generations>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// Starts serving `plugin`: a fresh instance (`create`), or one built from `initial` (e.g.
+    /// a snapshot), which the plugin must be able to import.
+    pub fn start(
+        plugin: Arc<Plugin>,
+        initial: Option<State>,
+        config: EngineConfig,
+    ) -> Result<Engine, SwapError> {
+        let fail = |step, cause| SwapError {
+            action: Action::Start,
+            release: plugin.id().to_owned(),
+            step,
+            cause,
+            serving: None,
+        };
+        let timeout = config.hook_timeout;
+        let step = if initial.is_some() {
+            Step::Import
+        } else {
+            Step::Create
+        };
+        let p = Arc::clone(&plugin);
+        let built = match initial {
+            None => deadline::run(Hook::Create, timeout, move || p.create()),
+            Some(state) if !plugin.info().imports.contains(&state.schema) => {
+                let imports = plugin.info().imports.clone();
+                let cause = Cause::CannotImport {
+                    schema: state.schema,
+                    imports,
+                };
+                return Err(fail(Step::Stage, cause));
+            }
+            Some(state) => deadline::run(Hook::Import, timeout, move || {
+                p.import(state.schema, &state.bytes)
+            }),
+        };
+        let instance = built
+            .and_then(|r| r.map_err(Cause::Hook))
+            .map_err(|cause| fail(step, cause))?;
+        tracing::info!(plugin = %plugin.id(), "serving");
+        Ok(Engine {
+            gate: RwLock::new(Active::new(instance)),
+            current: Mutex::new(plugin),
+            swapping: Mutex::new(()),
+            history: Mutex::new(Generations::new(config.generations)),
+            config,
+        })
+    }
+
+    /// Serves one call on the active version. Callable from many threads at once; during a
+    /// swap's pause the call waits, then runs on the new version.
+    pub fn handle(&self, req: &Request<'_>) -> Served {
+        let active = self.gate.read();
+        let response = active.instance.handle(req);
+        Served {
+            response,
+            version: Arc::clone(&active.version),
+        }
+    }
+
+    /// Exports the state in the running version's own schema (for a snapshot). Holds the
+    /// gate shared meanwhile: calls go on, a swap waits for it.
+    pub fn export_state(&self) -> Result<State, SwapError> {
+        let active = self.gate.read();
+        let instance = Arc::clone(&active.instance);
+        let plugin = Arc::clone(instance.plugin());
+        let schema = plugin.info().state_schema;
+        let exported = deadline::run(Hook::Export, self.config.hook_timeout, move || {
+            instance.export(schema)
+        })
+        .and_then(|r| r.map_err(Cause::Hook));
+        drop(active);
+        match exported {
+            Ok(bytes) => Ok(State { schema, bytes }),
+            Err(cause) => Err(SwapError {
+                action: Action::Snapshot,
+                release: plugin.id().to_owned(),
+                step: Step::Export,
+                cause,
+                serving: Some(plugin.id().to_owned()),
+            }),
+        }
+    }
+
+    /// Asks the active instance whether it is healthy (outside the gate: a slow health hook
+    /// delays no swap and no call).
+    pub fn health(&self) -> Result<(), HookError> {
+        let instance = Arc::clone(&self.gate.read().instance);
+        instance.health()
+    }
+
+    /// The active plugin. Does not wait for a swap in progress.
+    pub fn active(&self) -> Arc<Plugin> {
+        Arc::clone(&self.current.lock())
+    }
+
+    /// The versions kept for rollback, newest (the one a rollback returns to) first.
+    pub fn generations(&self) -> Vec<Arc<Plugin>> {
+        self.history.lock().list()
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("active", &self.active().id())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,153 @@
+//! Why a swap (or a start, or a state export) was refused, and what still runs.
+
+use crate::loader::{Hook, HookError};
+use std::fmt;
+use std::time::Duration;
+
+/// What the engine was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// [`super::Engine::start`].
+    Start,
+    /// [`super::Engine::swap`].
+    Swap,
+    /// [`super::Engine::rollback`].
+    Rollback,
+    /// [`super::Engine::export_state`].
+    Snapshot,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Start => "start of",
+            Action::Swap => "swap to",
+            Action::Rollback => "rollback to",
+            Action::Snapshot => "state export of",
+        })
+    }
+}
+
+/// The step of the swap protocol that failed (DESIGN.md, "The swap protocol").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Checks before anything pauses: app name, a shared state schema.
+    Stage,
+    /// Waiting for in-flight calls to finish, with a deadline.
+    Drain,
+    /// The running version's `export_state`.
+    Export,
+    /// The new version's `import_state`.
+    Import,
+    /// A fresh instance's `create` (only when an engine starts without state).
+    Create,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Stage => "stage",
+            Step::Drain => "drain",
+            Step::Export => "export",
+            Step::Import => "import",
+            Step::Create => "create",
+        })
+    }
+}
+
+/// What went wrong in a step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The new library is another app.
+    #[error("it is app {target:?}, the running app is {running:?}")]
+    NameMismatch {
+        /// The running app's name.
+        running: String,
+        /// The new library's app name.
+        target: String,
+    },
+    /// No schema the running version exports is one the target imports.
+    #[error(
+        "no shared state schema: the running version exports {exports:?}, the target imports {imports:?} \
+         (state is never dropped: add the missing schema to one side's hooks)"
+    )]
+    NoSharedSchema {
+        /// Schemas the running version can export.
+        exports: Vec<u32>,
+        /// Schemas the target can import.
+        imports: Vec<u32>,
+    },
+    /// The state offered at start is in a schema the plugin cannot import.
+    #[error("the state is in schema {schema}, the plugin imports {imports:?}")]
+    CannotImport {
+        /// The state's schema.
+        schema: u32,
+        /// Schemas the plugin can import.
+        imports: Vec<u32>,
+    },
+    /// A rollback was asked for, but no earlier version is kept.
+    #[error("no earlier version is kept to roll back to")]
+    NoPrevious,
+    /// In-flight calls did not finish in time.
+    #[error("in-flight calls did not finish within {timeout:?}")]
+    DrainTimeout {
+        /// The drain deadline.
+        timeout: Duration,
+    },
+    /// A hook returned an error or panicked.
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    /// A hook did not return in time. Its thread is abandoned, still holding its library.
+    #[error("{hook} did not return within {timeout:?} (abandoned)")]
+    Deadline {
+        /// The hook.
+        hook: Hook,
+        /// The hook deadline.
+        timeout: Duration,
+    },
+    /// No thread could be started to run a hook under its deadline.
+    #[error("cannot start a thread for {hook}: {source}")]
+    Thread {
+        /// The hook.
+        hook: Hook,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The thread running a hook ended without an answer.
+    #[error("the thread running {hook} ended without an answer")]
+    Lost {
+        /// The hook.
+        hook: Hook,
+    },
+}
+
+/// A refused start, swap, rollback or state export.
+///
+/// The message is complete on its own (it names the release, the step, the cause and what is
+/// still serving), so one log line tells the whole story; the cause is also in
+/// [`SwapError::cause`] for programs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+#[error("{action} {release} refused at {step}: {cause}; {}", serving_text(.serving))]
+pub struct SwapError {
+    /// What was asked.
+    pub action: Action,
+    /// The release it was asked for ([`crate::loader::Plugin::id`]).
+    pub release: String,
+    /// The step that failed.
+    pub step: Step,
+    /// Why.
+    pub cause: Cause,
+    /// The release still serving, unchanged, with its state (`None`: nothing runs yet).
+    pub serving: Option<String>,
+}
+
+fn serving_text(serving: &Option<String>) -> String {
+    match serving {
+        Some(id) => format!("{id} still serving"),
+        None => "nothing is serving".to_owned(),
+    }
+}

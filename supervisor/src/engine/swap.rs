@@ -1,0 +1,189 @@
+//! The swap protocol: stage, pause and drain, export, import, switch and resume.
+
+use super::deadline;
+use super::error::{Action, Cause, Step, SwapError};
+use super::pause::{Mark, Timeline};
+use super::{Active, Engine};
+use crate::loader::{Hook, Plugin};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a successful swap or rollback did, and how long each step took.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SwapReport {
+    /// Version that served before.
+    pub from: String,
+    /// Version that serves now.
+    pub to: String,
+    /// The schema the state moved in.
+    pub schema: u32,
+    /// Size of the exported state.
+    pub state_bytes: usize,
+    /// Staging (checks while traffic flows): not part of the pause.
+    pub stage: Duration,
+    /// What callers felt: from the moment new calls started to queue to the moment they
+    /// resumed. Exactly `drain + export + import + switch`.
+    pub pause: Duration,
+    /// Waiting for in-flight calls.
+    pub drain: Duration,
+    /// The old version's `export_state`.
+    pub export: Duration,
+    /// The new version's `import_state`.
+    pub import: Duration,
+    /// Installing the new instance and opening the gate.
+    pub switch: Duration,
+}
+
+impl Engine {
+    /// Swaps to `plugin`, moving the state across (DESIGN.md's steps 1 to 5). On success the
+    /// replaced version is kept for [`Engine::rollback`]. On failure nothing changed: the
+    /// running version serves on with its state, and the error says which step failed, why,
+    /// and what is still serving.
+    pub fn swap(&self, plugin: Arc<Plugin>) -> Result<SwapReport, SwapError> {
+        self.swap_with_stage_hook(plugin, || {})
+    }
+
+    /// [`Engine::swap`], running `stage_hook` at the end of staging (tests use it to make
+    /// staging slow and to call the engine while it stages).
+    pub(crate) fn swap_with_stage_hook(
+        &self,
+        plugin: Arc<Plugin>,
+        stage_hook: impl FnOnce(),
+    ) -> Result<SwapReport, SwapError> {
+        let _one_at_a_time = self.swapping.lock();
+        let (report, replaced) = self.transition(Action::Swap, plugin, stage_hook)?;
+        self.history.lock().push(replaced);
+        Ok(report)
+    }
+
+    /// Swaps back to the previously active version, through the same protocol: the current
+    /// version exports in a schema the previous one imports (its downgrade path, OTP's
+    /// `{down, Vsn}`). Refused before anything pauses when there is no such schema (state is
+    /// never dropped) or no earlier version is kept. On success the version rolled away from
+    /// is forgotten, and the next rollback goes one version further back: v1 → v2 → v3,
+    /// rollback, rollback runs v2, then v1, and never bounces back to v3.
+    pub fn rollback(&self) -> Result<SwapReport, SwapError> {
+        let _one_at_a_time = self.swapping.lock();
+        let Some(previous) = self.history.lock().previous() else {
+            let err = SwapError {
+                action: Action::Rollback,
+                release: "the previous version".to_owned(),
+                step: Step::Stage,
+                cause: Cause::NoPrevious,
+                serving: Some(self.active().id().to_owned()),
+            };
+            tracing::warn!(action = ?Action::Rollback, error = %err, "refused");
+            return Err(err);
+        };
+        let (report, _rolled_away_from) = self.transition(Action::Rollback, previous, || {})?;
+        self.history.lock().pop();
+        Ok(report)
+    }
+
+    /// Runs one swap to `target`; returns the report and the plugin it replaced. The caller
+    /// holds `swapping`.
+    fn transition(
+        &self,
+        action: Action,
+        target: Arc<Plugin>,
+        stage_hook: impl FnOnce(),
+    ) -> Result<(SwapReport, Arc<Plugin>), SwapError> {
+        let timeline = Timeline::start();
+        let running = self.active();
+        let fail = |step, cause| {
+            let err = SwapError {
+                action,
+                release: target.id().to_owned(),
+                step,
+                cause,
+                serving: Some(running.id().to_owned()),
+            };
+            let pause_us = timeline.pause().as_micros() as u64;
+            tracing::warn!(action = ?action, pause_us, error = %err, "refused");
+            err
+        };
+        let timeout = self.config.hook_timeout;
+
+        // 1. Stage: traffic flows.
+        let (from, to) = (running.info(), target.info());
+        if from.name != to.name {
+            let cause = Cause::NameMismatch {
+                running: from.name.clone(),
+                target: to.name.clone(),
+            };
+            return Err(fail(Step::Stage, cause));
+        }
+        let Some(schema) =
+            molt_abi::choose_schema(from.state_schema, &from.exports, to.state_schema, &to.imports)
+        else {
+            let cause = Cause::NoSharedSchema {
+                exports: from.exports.clone(),
+                imports: to.imports.clone(),
+            };
+            return Err(fail(Step::Stage, cause));
+        };
+        stage_hook();
+
+        // 2. Pause and drain: from here on new calls queue behind us.
+        timeline.mark(Mark::Paused);
+        let Some(mut gate) = self.gate.try_write_for(self.config.drain_timeout) else {
+            let timeout = self.config.drain_timeout;
+            return Err(fail(Step::Drain, Cause::DrainTimeout { timeout }));
+        };
+        timeline.mark(Mark::Drained);
+
+        // 3. Export; the running instance stays intact. On any error below, returning drops
+        // the write guard: the gate reopens on the old instance.
+        let old = Arc::clone(&gate.instance);
+        let bytes = deadline::run(Hook::Export, timeout, move || old.export(schema))
+            .and_then(|r| r.map_err(Cause::Hook))
+            .map_err(|cause| fail(Step::Export, cause))?;
+        let state_bytes = bytes.len();
+        timeline.mark(Mark::Exported);
+
+        // 4. Import, on its own thread. An import that hangs past the deadline is abandoned:
+        // its thread keeps `importer`, an `Arc<Plugin>`, so the library it runs in stays mapped
+        // for as long as it runs.
+        let importer = Arc::clone(&target);
+        let instance = deadline::run(Hook::Import, timeout, move || importer.import(schema, &bytes))
+            .and_then(|r| r.map_err(Cause::Hook))
+            .map_err(|cause| fail(Step::Import, cause))?;
+        timeline.mark(Mark::Imported);
+
+        // 5. Switch and resume.
+        let replaced = std::mem::replace(&mut *gate, Active::new(instance));
+        *self.current.lock() = Arc::clone(&target);
+        drop(gate);
+        timeline.mark(Mark::Resumed);
+        // The old instance is destroyed here, after traffic resumed; its library stays loaded
+        // through `running`, which goes to the kept generations.
+        drop(replaced);
+
+        let steps = timeline.steps();
+        let report = SwapReport {
+            from: from.version.clone(),
+            to: to.version.clone(),
+            schema,
+            state_bytes,
+            stage: steps.stage,
+            pause: steps.pause,
+            drain: steps.drain,
+            export: steps.export,
+            import: steps.import,
+            switch: steps.switch,
+        };
+        tracing::info!(
+            action = ?action,
+            from = %running.id(),
+            to = %target.id(),
+            schema,
+            state_bytes,
+            pause_us = report.pause.as_micros() as u64,
+            drain_us = report.drain.as_micros() as u64,
+            export_us = report.export.as_micros() as u64,
+            import_us = report.import.as_micros() as u64,
+            "swapped"
+        );
+        Ok((report, running))
+    }
+}
