@@ -114,6 +114,17 @@ impl Metrics {
         self.requests[usize::from(index)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// All app requests counted so far, and how many of them were 5xx.
+    pub fn request_counts(&self) -> (u64, u64) {
+        let count = |range: std::ops::Range<usize>| {
+            self.requests[range]
+                .iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .sum::<u64>()
+        };
+        (count(0..500), count(400..500))
+    }
+
     /// Counts a swap; a completed one also records its pause and state size.
     pub fn record_swap(&self, result: SwapResult, pause: Option<Duration>, state_bytes: Option<usize>) {
         self.swaps[result as usize].fetch_add(1, Ordering::Relaxed);

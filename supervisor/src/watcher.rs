@@ -84,7 +84,7 @@ pub fn watch(app_dir: &Path, poll: Option<Duration>, wake: mpsc::Sender<()>) -> 
     });
     Ok(Watch {
         _inotify: inotify,
-        poller: poller,
+        poller,
     })
 }
 

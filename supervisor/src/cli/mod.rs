@@ -1,1 +1,109 @@
-//! (to be written)
+//! The `molt` command line: one file per command, parsed by clap.
+//!
+//! Exit codes: `0` done, `1` refused or failed (the message says what and why, and what still
+//! runs), `2` usage error.
+
+mod activate;
+mod check;
+mod demo;
+mod push;
+mod releases;
+mod run;
+mod status;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+/// molt: hot-code-swap release manager for long-lived containers.
+#[derive(Debug, Parser)]
+#[command(name = "molt", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MOLT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the supervisor: serve the app named by the volume's `current`, swap when it changes.
+    Run(run::RunArgs),
+    /// Publish a built library as a release (onto a volume, or through control APIs).
+    Push(push::PushArgs),
+    /// Make a published version the one that runs.
+    Activate(activate::ActivateArgs),
+    /// Go back to the previously active version.
+    Rollback(activate::RollbackArgs),
+    /// List the releases on a volume.
+    Releases(releases::ReleasesArgs),
+    /// Show what a supervisor runs.
+    Status(status::StatusArgs),
+    /// Inspect a library: load it in a scratch directory and check it against the ABI.
+    Check(check::CheckArgs),
+    /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
+    Demo(demo::DemoArgs),
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo tells its own story on stdout; its library logs would only interleave.
+    let default_level = if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(cli.log_format, default_level);
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Activate(args) => activate::activate(args),
+        Command::Rollback(args) => activate::rollback(args),
+        Command::Releases(args) => releases::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("molt: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MOLT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Reads a token file (surrounding whitespace trimmed); an empty file is an error.
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(!token.is_empty(), "the token file {} is empty", path.display());
+    Ok(token)
+}

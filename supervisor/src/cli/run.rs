@@ -1,0 +1,82 @@
+//! `molt run`.
+
+use crate::daemon::{self, RunConfig};
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `molt run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The release volume.
+    #[arg(long, env = "MOLT_VOLUME")]
+    volume: PathBuf,
+    /// The app to serve.
+    #[arg(long, env = "MOLT_APP")]
+    app: String,
+    /// Address for app traffic (HTTP/1.1).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address for the control API.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    control: SocketAddr,
+    /// Where this instance keeps its snapshots [default: <volume>/<app>/state/<hostname>].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// How often to snapshot the state ("0s": only on shutdown).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    snapshot_interval: Duration,
+    /// Also poll `current` every MS milliseconds (for network filesystems, where inotify sees nothing).
+    #[arg(long, value_name = "MS")]
+    poll_interval: Option<u64>,
+    /// Do not watch the volume: only the control API changes the running version.
+    #[arg(long)]
+    no_watch: bool,
+    /// File holding the bearer token for mutating control calls (required off loopback).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Watch a new version this long after a swap; roll back if it turns unhealthy ("0s": off).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    probation: Duration,
+    /// How long a swap waits for in-flight requests before giving up.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    /// How long an export or import hook may run before the swap is abandoned.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    hook_timeout: Duration,
+    /// Start with empty state when the latest snapshot is corrupt (it is kept aside).
+    #[arg(long)]
+    discard_corrupt_state: bool,
+    /// Write the bound addresses and pid here as JSON once serving (useful with port 0).
+    #[arg(long)]
+    addr_file: Option<PathBuf>,
+}
+
+/// Runs the supervisor until SIGTERM or SIGINT.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let token = args.token_file.as_deref().map(super::read_token).transpose()?;
+    let config = RunConfig {
+        listen: args.listen,
+        control: args.control,
+        state_dir: args.state_dir,
+        snapshot_interval: args.snapshot_interval,
+        poll_interval: args.poll_interval.map(Duration::from_millis),
+        watch: !args.no_watch,
+        token,
+        drain_timeout: args.drain_timeout,
+        hook_timeout: args.hook_timeout,
+        probation: args.probation,
+        discard_corrupt_state: args.discard_corrupt_state,
+        addr_file: args.addr_file,
+        ..RunConfig::new(args.volume, args.app)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("molt")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(daemon::run(config, daemon::shutdown_signal()))?;
+    Ok(())
+}

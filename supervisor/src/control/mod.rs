@@ -1,0 +1,164 @@
+//! The control API, on its own socket (`--control`, default `127.0.0.1:7070`):
+//!
+//! | call | what |
+//! |---|---|
+//! | `GET /healthz` | 200 while the process lives (liveness) |
+//! | `GET /readyz` | 200 once a version serves, 503 before (readiness) |
+//! | `GET /status` | JSON [`Status`] |
+//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
+//! | `POST /releases?app&version&schema&abi&file&sha256` | body = the library: stores a release on the volume |
+//! | `POST /activate?version=V` | points `current` at V and swaps to it |
+//! | `POST /rollback` | back to the previously active version |
+//!
+//! Mutating calls need `Authorization: Bearer <token>` when a token is configured; the
+//! supervisor refuses to start on a non-loopback control address without one.
+
+pub mod client;
+pub mod status;
+
+use crate::daemon::Supervisor;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub use client::{ControlClient, UploadInfo};
+pub use status::{Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
+
+/// The largest library `POST /releases` accepts.
+pub const MAX_UPLOAD: usize = 1 << 30;
+
+/// The control API's routes, bound to one supervisor.
+pub fn router(supervisor: Arc<Supervisor>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/releases", post(upload))
+        .route("/activate", post(activate))
+        .route("/rollback", post(rollback))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .with_state(supervisor)
+}
+
+async fn readyz(State(sup): State<Arc<Supervisor>>) -> Response {
+    if sup.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "no version serves yet\n").into_response()
+    }
+}
+
+async fn status(State(sup): State<Arc<Supervisor>>) -> Json<Status> {
+    Json(sup.status())
+}
+
+async fn metrics(State(sup): State<Arc<Supervisor>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        sup.metrics().encode(),
+    )
+        .into_response()
+}
+
+/// A 401 answer, unless the call carries the configured token.
+fn denied(sup: &Supervisor, headers: &HeaderMap) -> Option<Response> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if sup.token_matches(given) {
+        None
+    } else {
+        let outcome = Outcome {
+            ok: false,
+            message: "unauthorized: this call needs `Authorization: Bearer <token>`".to_owned(),
+            version: sup.running_version(),
+            swap: None,
+            refusal: None,
+        };
+        Some((StatusCode::UNAUTHORIZED, Json(outcome)).into_response())
+    }
+}
+
+/// Runs a blocking supervisor operation off the runtime and turns its outcome into a response.
+async fn blocking(
+    sup: Arc<Supervisor>,
+    op: impl FnOnce(&Arc<Supervisor>) -> Outcome + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || op(&sup)).await {
+        Ok(outcome) => {
+            let code = if outcome.ok {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            (code, Json(outcome)).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("control task failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Query of `POST /releases`.
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    app: String,
+    version: String,
+    schema: u32,
+    abi: u32,
+    file: String,
+    sha256: String,
+}
+
+async fn upload(
+    State(sup): State<Arc<Supervisor>>,
+    headers: HeaderMap,
+    Query(q): Query<UploadQuery>,
+    body: Bytes,
+) -> Response {
+    if let Some(denied) = denied(&sup, &headers) {
+        return denied;
+    }
+    let info = UploadInfo {
+        app: q.app,
+        version: q.version,
+        state_schema: q.schema,
+        abi: q.abi,
+        file: q.file,
+        sha256: q.sha256,
+    };
+    blocking(sup, move |sup| sup.upload(&body, &info)).await
+}
+
+/// Query of `POST /activate`.
+#[derive(Debug, Deserialize)]
+struct ActivateQuery {
+    version: String,
+}
+
+async fn activate(
+    State(sup): State<Arc<Supervisor>>,
+    headers: HeaderMap,
+    Query(q): Query<ActivateQuery>,
+) -> Response {
+    if let Some(denied) = denied(&sup, &headers) {
+        return denied;
+    }
+    blocking(sup, move |sup| sup.activate(&q.version)).await
+}
+
+async fn rollback(State(sup): State<Arc<Supervisor>>, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied(&sup, &headers) {
+        return denied;
+    }
+    blocking(sup, |sup| sup.rollback()).await
+}

@@ -1,0 +1,667 @@
+//! The supervisor's shared state and the one path every version change takes: read what the
+//! volume's `current` names, verify it, load it, and swap to it (or refuse, and say why).
+
+use super::{DaemonError, RunConfig};
+use crate::control::status::{now_rfc3339, Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
+use crate::control::UploadInfo;
+use crate::engine::{Engine, EngineConfig, State, SwapReport};
+use crate::front::{Reply, Service};
+use crate::loader::{Expect, Plugin};
+use crate::manifest::ManifestError;
+use crate::metrics::{Metrics, SwapResult};
+use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::volume::{ReleaseInfo, Volume, VolumeError};
+use molt_abi::{Request, Response};
+use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
+
+/// One supervisor: its volume, its engine (once a version serves), its records.
+pub struct Supervisor {
+    config: RunConfig,
+    volume: Volume,
+    instance: String,
+    snapshots: SnapshotStore,
+    run_dir: tempfile::TempDir,
+    engine: OnceLock<Engine>,
+    metrics: Arc<Metrics>,
+    record: Mutex<Record>,
+    /// One version change at a time, from reading `current` to the end of the swap.
+    changing: Mutex<()>,
+    /// Bumped by every completed swap, so a probation can tell it has been superseded.
+    swap_seq: AtomicU64,
+    started: SystemTime,
+    started_at: Instant,
+}
+
+#[derive(Default)]
+struct Record {
+    swaps: u64,
+    last_swap: Option<SwapRecord>,
+    last_refusal: Option<Refusal>,
+    probation: Option<Probation>,
+    last_snapshot: Option<SnapshotRecord>,
+    /// The desired version last refused: not retried until `current` names another, or an
+    /// operator asks again through the control API.
+    refused: Option<String>,
+}
+
+/// A refused version change: what, at which check, why.
+struct Refused {
+    release: String,
+    step: String,
+    error: String,
+}
+
+impl Supervisor {
+    /// Prepares a supervisor: directories, the run directory for library copies, and a check
+    /// of the latest snapshot (a corrupt one stops start-up unless `discard_corrupt_state`).
+    pub fn open(config: RunConfig) -> Result<Arc<Supervisor>, DaemonError> {
+        let volume = Volume::new(&config.volume);
+        let instance = crate::volume::default_instance_name();
+        let state_dir = match &config.state_dir {
+            Some(dir) => dir.clone(),
+            None => volume
+                .state_dir(&config.app, &instance)
+                .map_err(|e| DaemonError::State(e.to_string()))?,
+        };
+        let instance = state_dir
+            .file_name()
+            .map_or(instance, |n| n.to_string_lossy().into_owned());
+        for dir in [&state_dir, &volume.app_dir(&config.app)] {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| super::io(format!("creating {}", dir.display()), source))?;
+        }
+        let run_dir = tempfile::Builder::new()
+            .prefix(&format!("molt-run-{}-", std::process::id()))
+            .tempdir()
+            .map_err(|source| super::io("creating the private run directory", source))?;
+        let sup = Supervisor {
+            snapshots: SnapshotStore::new(&state_dir),
+            volume,
+            instance,
+            run_dir,
+            engine: OnceLock::new(),
+            metrics: Arc::new(Metrics::new()),
+            record: Mutex::new(Record::default()),
+            changing: Mutex::new(()),
+            swap_seq: AtomicU64::new(0),
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            config,
+        };
+        sup.restorable_state()?;
+        Ok(Arc::new(sup))
+    }
+
+    /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
+    /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
+    /// tried, down to none.
+    fn restorable_state(&self) -> Result<Option<State>, DaemonError> {
+        loop {
+            match self.snapshots.latest() {
+                Ok(None) => return Ok(None),
+                Ok(Some(snap)) if snap.app != self.config.app => {
+                    return Err(DaemonError::State(format!(
+                        "the snapshot in {} is of app {:?}, this supervisor runs {:?}: point --state-dir elsewhere",
+                        self.snapshots.dir().display(),
+                        snap.app,
+                        self.config.app
+                    )));
+                }
+                Ok(Some(snap)) => {
+                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), "snapshot found");
+                    return Ok(Some(State {
+                        schema: snap.schema,
+                        bytes: snap.bytes,
+                    }));
+                }
+                Err(e) if self.config.discard_corrupt_state => {
+                    tracing::error!(error = %e, "corrupt snapshot kept aside; --discard-corrupt-state: trying the next older one");
+                }
+                Err(e) => {
+                    return Err(DaemonError::State(format!(
+                        "{e}; it was kept aside, not deleted. Nothing was started. To start anyway, \
+                         from the next older snapshot or empty state, pass --discard-corrupt-state"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The app's directory on the volume (where `current` lives).
+    pub fn app_dir(&self) -> PathBuf {
+        self.volume.app_dir(&self.config.app)
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics, shared.
+    pub fn metrics_arc(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// The engine, once a version serves.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.get()
+    }
+
+    /// Whether a version serves.
+    pub fn is_ready(&self) -> bool {
+        self.engine.get().is_some()
+    }
+
+    /// The serving version.
+    pub fn running_version(&self) -> Option<String> {
+        self.engine.get().map(|e| e.active().info().version.clone())
+    }
+
+    fn running_id(&self) -> Option<String> {
+        self.engine.get().map(|e| e.active().id().to_owned())
+    }
+
+    /// Whether a control call's bearer token is acceptable.
+    pub fn token_matches(&self, given: Option<&str>) -> bool {
+        match (&self.config.token, given) {
+            (None, _) => true,
+            (Some(want), Some(given)) => {
+                // Compare in constant time: the length is not secret, the contents are.
+                want.len() == given.len()
+                    && want
+                        .bytes()
+                        .zip(given.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Makes what runs match what `current` names. `force` retries a version refused before.
+    /// Returns what happened; refusals are also logged and kept for `/status`.
+    pub fn reconcile(self: &Arc<Self>, force: bool) -> Outcome {
+        let _one_at_a_time = self.changing.lock();
+        self.reconcile_locked(force, true)
+    }
+
+    /// `probation`: put a swapped-in version on probation (not for rollbacks).
+    fn reconcile_locked(self: &Arc<Self>, force: bool, probation: bool) -> Outcome {
+        let app = &self.config.app;
+        let desired = match self.volume.current(app) {
+            Ok(Some(version)) => version,
+            Ok(None) => {
+                return self.outcome(
+                    true,
+                    format!("no version of {app} is active on the volume yet"),
+                    None,
+                )
+            }
+            Err(e) => return self.outcome(false, format!("cannot read the current version: {e}"), None),
+        };
+        if self.running_version().as_deref() == Some(desired.as_str()) {
+            self.record.lock().refused = None;
+            return self.outcome(true, format!("{app} {desired} is already serving"), None);
+        }
+        if !force && self.record.lock().refused.as_deref() == Some(desired.as_str()) {
+            return self.outcome(
+                false,
+                format!("{app} {desired} was refused before (see last_refusal)"),
+                None,
+            );
+        }
+        let first = self.engine.get().is_none();
+        match self.change_to(&desired) {
+            Ok(report) => {
+                let message = match &report {
+                    Some(r) => format!(
+                        "{app} {} → {}: swapped, paused {} µs, {} bytes of state in schema {}",
+                        r.from,
+                        r.to,
+                        r.pause.as_micros(),
+                        r.state_bytes,
+                        r.schema
+                    ),
+                    None => format!("{app} {desired} is serving"),
+                };
+                if probation && !first && !self.config.probation.is_zero() {
+                    super::probation::start(Arc::clone(self), desired.clone());
+                }
+                self.outcome(true, message, None)
+            }
+            Err(refused) => {
+                let refusal = self.refuse(&desired, refused);
+                let message = refusal.error.clone();
+                self.outcome(false, message, Some(refusal))
+            }
+        }
+    }
+
+    /// Stage and swap to `version` (or start on it when nothing serves yet).
+    fn change_to(&self, version: &str) -> Result<Option<SwapReport>, Refused> {
+        let app = &self.config.app;
+        let release = format!("{app} {version}");
+        let refused = |step: &str, error: String| Refused {
+            release: release.clone(),
+            step: step.to_owned(),
+            error,
+        };
+        let verified = self
+            .volume
+            .verify_release(app, version)
+            .map_err(|e| refused(volume_step(&e), e.to_string()))?;
+        if verified.manifest.abi != molt_abi::ABI_VERSION {
+            return Err(refused(
+                "abi",
+                format!(
+                    "release {release}: its manifest says ABI {}, this supervisor speaks {}",
+                    verified.manifest.abi,
+                    molt_abi::ABI_VERSION
+                ),
+            ));
+        }
+        let expect = Expect {
+            name: Some(app.clone()),
+            version: Some(version.to_owned()),
+            state_schema: Some(verified.manifest.state_schema),
+        };
+        let plugin = Plugin::load(&verified.library, self.run_dir.path(), &expect)
+            .map_err(|e| refused("load", format!("release {release}: {e}")))?;
+        match self.engine.get() {
+            Some(engine) => {
+                let report = engine
+                    .swap(plugin)
+                    .map_err(|e| refused(&e.step.to_string(), e.to_string()))?;
+                self.swap_seq.fetch_add(1, Ordering::SeqCst);
+                self.metrics
+                    .record_swap(SwapResult::Ok, Some(report.pause), Some(report.state_bytes));
+                self.metrics.set_active(app, version);
+                tracing::info!(
+                    from = %report.from, to = %report.to, pause_us = report.pause.as_micros() as u64,
+                    state_bytes = report.state_bytes, schema = report.schema, "swapped"
+                );
+                let mut rec = self.record.lock();
+                rec.swaps += 1;
+                rec.refused = None;
+                rec.last_swap = Some(swap_record(Some(report.from.clone()), &report, None));
+                Ok(Some(report))
+            }
+            None => {
+                let state = self
+                    .restorable_state()
+                    .map_err(|e| refused("snapshot", e.to_string()))?;
+                let restored = state.as_ref().map(|s| (s.schema, s.bytes.len()));
+                let engine = Engine::start(plugin, state, self.engine_config())
+                    .map_err(|e| refused(&e.step.to_string(), e.to_string()))?;
+                // `changing` is held: nobody else can have set it.
+                let _ = self.engine.set(engine);
+                self.metrics.set_active(app, version);
+                match restored {
+                    Some((schema, bytes)) => {
+                        tracing::info!(%release, schema, bytes, "serving, state restored from the snapshot")
+                    }
+                    None => tracing::info!(%release, "serving, fresh state"),
+                }
+                self.record.lock().refused = None;
+                Ok(None)
+            }
+        }
+    }
+
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            drain_timeout: self.config.drain_timeout,
+            hook_timeout: self.config.hook_timeout,
+            ..EngineConfig::default()
+        }
+    }
+
+    fn refuse(&self, version: &str, refused: Refused) -> Refusal {
+        let still_running = self.running_id();
+        let refusal = Refusal {
+            release: refused.release,
+            step: refused.step,
+            error: refused.error,
+            still_running: still_running.clone(),
+            at: now_rfc3339(),
+        };
+        tracing::warn!(
+            release = %refusal.release, step = %refusal.step, error = %refusal.error,
+            still_running = still_running.as_deref().unwrap_or("nothing"), "release refused"
+        );
+        self.metrics.record_swap(SwapResult::Refused, None, None);
+        let mut rec = self.record.lock();
+        rec.refused = Some(version.to_owned());
+        rec.last_refusal = Some(refusal.clone());
+        if self.engine.get().is_some() {
+            rec.last_swap = Some(SwapRecord {
+                from: self.running_version(),
+                to: version.to_owned(),
+                pause_us: 0,
+                ok: false,
+                error: Some(refusal.error.clone()),
+                state_bytes: 0,
+                schema: None,
+                at: now_rfc3339(),
+            });
+        }
+        refusal
+    }
+
+    fn outcome(&self, ok: bool, message: String, refusal: Option<Refusal>) -> Outcome {
+        let swap = if ok {
+            self.record.lock().last_swap.clone().filter(|s| s.ok)
+        } else {
+            None
+        };
+        Outcome {
+            ok,
+            message,
+            version: self.running_version(),
+            swap,
+            refusal,
+        }
+    }
+
+    /// Points `current` at `version` and swaps to it. On refusal the pointer goes back, so the
+    /// volume keeps naming what really runs.
+    pub fn activate(self: &Arc<Self>, version: &str) -> Outcome {
+        let _one_at_a_time = self.changing.lock();
+        let app = &self.config.app;
+        let before = self.volume.current(app).ok().flatten();
+        if let Err(e) = self.volume.activate(app, version) {
+            let refusal = self.refuse(
+                version,
+                Refused {
+                    release: format!("{app} {version}"),
+                    step: volume_step(&e).to_owned(),
+                    error: e.to_string(),
+                },
+            );
+            return self.outcome(false, refusal.error.clone(), Some(refusal));
+        }
+        let outcome = self.reconcile_locked(true, true);
+        if !outcome.ok {
+            self.restore_pointer(before);
+        }
+        outcome
+    }
+
+    /// Back to the previously active version: `current` and `previous` trade places and the
+    /// engine swaps (the newer version exports in the older schema). Refused, nothing changes.
+    pub fn rollback(self: &Arc<Self>) -> Outcome {
+        let _one_at_a_time = self.changing.lock();
+        self.rollback_locked()
+    }
+
+    fn rollback_locked(self: &Arc<Self>) -> Outcome {
+        let app = &self.config.app;
+        let before = self.volume.current(app).ok().flatten();
+        let activation = match self.volume.rollback(app) {
+            Ok(activation) => activation,
+            Err(e) => return self.outcome(false, format!("rollback of {app} refused: {e}"), None),
+        };
+        let outcome = self.reconcile_locked(true, false);
+        if !outcome.ok {
+            self.restore_pointer(before);
+        } else {
+            tracing::info!(to = %activation.current, "rolled back");
+        }
+        outcome
+    }
+
+    /// Rolls back because `version` failed probation (called by the probation watcher).
+    pub(super) fn probation_failed(self: &Arc<Self>, version: &str, reason: String) {
+        let _one_at_a_time = self.changing.lock();
+        if self.running_version().as_deref() != Some(version) {
+            return; // superseded meanwhile
+        }
+        tracing::error!(%version, %reason, "probation failed: rolling back");
+        let outcome = self.rollback_locked();
+        let state = if outcome.ok { "failed" } else { "failed_stuck" };
+        if outcome.ok {
+            if let Some(swap) = &outcome.swap {
+                self.metrics.record_swap(
+                    SwapResult::RolledBack,
+                    Some(std::time::Duration::from_micros(swap.pause_us)),
+                    Some(swap.state_bytes as usize),
+                );
+            }
+        } else {
+            tracing::error!(%version, error = %outcome.message, "probation failed and the rollback was refused: the new version stays");
+        }
+        let reason = if outcome.ok {
+            reason
+        } else {
+            format!("{reason}; rollback refused: {}", outcome.message)
+        };
+        self.record.lock().probation = Some(Probation {
+            version: version.to_owned(),
+            state: state.to_owned(),
+            reason: Some(reason),
+        });
+    }
+
+    /// Records a probation's state.
+    pub(super) fn set_probation(&self, probation: Probation) {
+        self.record.lock().probation = Some(probation);
+    }
+
+    /// The swap counter (see `swap_seq`).
+    pub(super) fn swap_seq(&self) -> u64 {
+        self.swap_seq.load(Ordering::SeqCst)
+    }
+
+    /// The probation window.
+    pub(super) fn probation_window(&self) -> std::time::Duration {
+        self.config.probation
+    }
+
+    fn restore_pointer(&self, before: Option<String>) {
+        if let Some(before) = before {
+            if let Err(e) = self.volume.activate(&self.config.app, &before) {
+                tracing::error!(error = %e, "could not point `current` back at {before}");
+            }
+        }
+    }
+
+    /// Stores an uploaded library as a release on the volume (not activated). The bytes must
+    /// match the announced sha256, and the library must load and say it is what the upload
+    /// claims, before anything is written.
+    pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
+        let release = format!("{} {}", info.app, info.version);
+        let refuse = |step: &str, error: String| {
+            let refusal = self.refuse(
+                &info.version,
+                Refused {
+                    release: release.clone(),
+                    step: step.to_owned(),
+                    error,
+                },
+            );
+            // An upload does not change what is desired: do not block a later activation.
+            self.record.lock().refused = None;
+            self.outcome(false, refusal.error.clone(), Some(refusal))
+        };
+        if info.app != self.config.app {
+            return refuse(
+                "app",
+                format!(
+                    "release {release}: this supervisor runs app {:?}",
+                    self.config.app
+                ),
+            );
+        }
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        if sha != info.sha256 {
+            return refuse(
+                "sha256",
+                format!(
+                    "release {release}: upload sha256 {sha}, announced {}",
+                    info.sha256
+                ),
+            );
+        }
+        if let Err(reason) = crate::manifest::check_component(&info.file) {
+            return refuse(
+                "manifest",
+                format!("release {release}: library file name {:?}: {reason}", info.file),
+            );
+        }
+        let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
+            Ok(dir) => dir,
+            Err(e) => return refuse("upload", format!("cannot create a scratch directory: {e}")),
+        };
+        let path = scratch.path().join(&info.file);
+        if let Err(e) = std::fs::write(&path, bytes) {
+            return refuse("upload", format!("cannot write {}: {e}", path.display()));
+        }
+        let expect = Expect {
+            name: Some(info.app.clone()),
+            version: Some(info.version.clone()),
+            state_schema: Some(info.state_schema),
+        };
+        if let Err(e) = Plugin::load(&path, scratch.path(), &expect) {
+            return refuse("load", format!("release {release}: {e}"));
+        }
+        let push = ReleaseInfo {
+            app: info.app.clone(),
+            version: info.version.clone(),
+            abi: info.abi,
+            state_schema: info.state_schema,
+        };
+        match self.volume.push(&path, &push, false) {
+            Ok(outcome) => {
+                let how = match outcome {
+                    crate::volume::PushOutcome::Created(_) => "stored",
+                    crate::volume::PushOutcome::AlreadyPresent(_) => "already present (same sha256)",
+                };
+                self.outcome(true, format!("release {release} {how}"), None)
+            }
+            Err(e) => refuse(volume_step(&e), e.to_string()),
+        }
+    }
+
+    /// Writes a snapshot of the running state; `None` when nothing serves.
+    pub fn snapshot(&self) -> Result<Option<PathBuf>, DaemonError> {
+        let Some(engine) = self.engine.get() else {
+            return Ok(None);
+        };
+        let plugin = engine.active();
+        let written = engine
+            .export_state()
+            .map_err(|e| e.to_string())
+            .and_then(|state| {
+                let bytes = state.bytes.len() as u64;
+                let snap = Snapshot::new(
+                    &self.config.app,
+                    &plugin.info().version,
+                    state.schema,
+                    state.bytes,
+                );
+                self.snapshots
+                    .write(&snap)
+                    .map(|path| (path, bytes))
+                    .map_err(|e| e.to_string())
+            });
+        self.metrics.record_snapshot(written.is_ok());
+        match written {
+            Ok((path, bytes)) => {
+                tracing::debug!(path = %path.display(), bytes, "snapshot written");
+                self.record.lock().last_snapshot = Some(SnapshotRecord {
+                    path: path.display().to_string(),
+                    bytes,
+                    at: now_rfc3339(),
+                });
+                Ok(Some(path))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed");
+                Err(DaemonError::State(format!(
+                    "snapshot of {} failed: {e}",
+                    plugin.id()
+                )))
+            }
+        }
+    }
+
+    /// What `/status` shows.
+    pub fn status(&self) -> Status {
+        let engine = self.engine.get();
+        let active = engine.map(|e| e.active());
+        let rec = self.record.lock();
+        Status {
+            app: self.config.app.clone(),
+            version: active.as_ref().map(|p| p.info().version.clone()),
+            state_schema: active.as_ref().map(|p| p.info().state_schema),
+            pid: std::process::id(),
+            instance: self.instance.clone(),
+            started_at: humantime::format_rfc3339_seconds(self.started).to_string(),
+            uptime_s: self.started_at.elapsed().as_secs(),
+            ready: engine.is_some(),
+            swaps: rec.swaps,
+            last_swap: rec.last_swap.clone(),
+            desired: self.volume.current(&self.config.app).ok().flatten(),
+            last_refusal: rec.last_refusal.clone(),
+            probation: rec.probation.clone(),
+            generations: engine
+                .map(|e| e.generations().iter().map(|p| p.info().version.clone()).collect())
+                .unwrap_or_default(),
+            last_snapshot: rec.last_snapshot.clone(),
+        }
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        self.snapshots.dir()
+    }
+}
+
+impl Service for Supervisor {
+    fn serve(&self, req: &Request<'_>) -> Reply {
+        match self.engine.get() {
+            Some(engine) => {
+                let served = engine.handle(req);
+                Reply {
+                    response: served.response,
+                    version: served.version,
+                }
+            }
+            None => Reply {
+                response: Response::new(503, format!("no version of {} is serving yet\n", self.config.app)),
+                version: Arc::from(""),
+            },
+        }
+    }
+}
+
+fn swap_record(from: Option<String>, report: &SwapReport, error: Option<String>) -> SwapRecord {
+    SwapRecord {
+        from,
+        to: report.to.clone(),
+        pause_us: report.pause.as_micros() as u64,
+        ok: error.is_none(),
+        error,
+        state_bytes: report.state_bytes as u64,
+        schema: Some(report.schema),
+        at: now_rfc3339(),
+    }
+}
+
+/// The name of the check a volume error comes from, for `/status`.
+fn volume_step(e: &VolumeError) -> &'static str {
+    match e {
+        VolumeError::Manifest { source, .. } => match source.as_ref() {
+            ManifestError::ChecksumMismatch { .. } => "sha256",
+            ManifestError::LibraryMissing { .. } => "library",
+            _ => "manifest",
+        },
+        VolumeError::NotFound { .. } => "release",
+        VolumeError::Immutable { .. } => "immutable",
+        _ => "volume",
+    }
+}
