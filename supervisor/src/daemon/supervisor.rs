@@ -2,21 +2,23 @@
 //! volume's `current` names, verify it, load it, and swap to it (or refuse, and say why).
 
 use super::{DaemonError, RunConfig};
-use crate::control::status::{now_rfc3339, Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
-use crate::control::UploadInfo;
+use crate::control::status::{now_rfc3339, Outcome, Probation, Refusal, SnapshotRecord, SwapRecord};
 use crate::engine::{Engine, EngineConfig, State, SwapReport};
 use crate::front::{Reply, Service};
 use crate::loader::{Expect, Plugin};
 use crate::manifest::ManifestError;
 use crate::metrics::{Metrics, SwapResult};
-use crate::snapshot::{Snapshot, SnapshotStore};
-use crate::volume::{ReleaseInfo, Volume, VolumeError};
+use crate::snapshot::SnapshotStore;
+use crate::volume::{Volume, VolumeError};
 use molt_abi::{Request, Response};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
+
+mod report;
+mod upload;
 
 /// One supervisor: its volume, its engine (once a version serves), its records.
 pub struct Supervisor {
@@ -466,152 +468,6 @@ impl Supervisor {
             if let Err(e) = self.volume.activate(&self.config.app, &before) {
                 tracing::error!(error = %e, "could not point `current` back at {before}");
             }
-        }
-    }
-
-    /// Stores an uploaded library as a release on the volume (not activated). The bytes must
-    /// match the announced sha256, and the library must load and say it is what the upload
-    /// claims, before anything is written.
-    pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
-        let release = format!("{} {}", info.app, info.version);
-        let refuse = |step: &str, error: String| {
-            let refusal = self.refuse(
-                &info.version,
-                Refused {
-                    release: release.clone(),
-                    step: step.to_owned(),
-                    error,
-                },
-            );
-            // An upload does not change what is desired: do not block a later activation.
-            self.record.lock().refused = None;
-            self.outcome(false, refusal.error.clone(), Some(refusal))
-        };
-        if info.app != self.config.app {
-            return refuse(
-                "app",
-                format!(
-                    "release {release}: this supervisor runs app {:?}",
-                    self.config.app
-                ),
-            );
-        }
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-        if sha != info.sha256 {
-            return refuse(
-                "sha256",
-                format!(
-                    "release {release}: upload sha256 {sha}, announced {}",
-                    info.sha256
-                ),
-            );
-        }
-        if let Err(reason) = crate::manifest::check_component(&info.file) {
-            return refuse(
-                "manifest",
-                format!("release {release}: library file name {:?}: {reason}", info.file),
-            );
-        }
-        let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
-            Ok(dir) => dir,
-            Err(e) => return refuse("upload", format!("cannot create a scratch directory: {e}")),
-        };
-        let path = scratch.path().join(&info.file);
-        if let Err(e) = std::fs::write(&path, bytes) {
-            return refuse("upload", format!("cannot write {}: {e}", path.display()));
-        }
-        let expect = Expect {
-            name: Some(info.app.clone()),
-            version: Some(info.version.clone()),
-            state_schema: Some(info.state_schema),
-        };
-        if let Err(e) = Plugin::load(&path, scratch.path(), &expect) {
-            return refuse("load", format!("release {release}: {e}"));
-        }
-        let push = ReleaseInfo {
-            app: info.app.clone(),
-            version: info.version.clone(),
-            abi: info.abi,
-            state_schema: info.state_schema,
-        };
-        match self.volume.push(&path, &push, false) {
-            Ok(outcome) => {
-                let how = match outcome {
-                    crate::volume::PushOutcome::Created(_) => "stored",
-                    crate::volume::PushOutcome::AlreadyPresent(_) => "already present (same sha256)",
-                };
-                self.outcome(true, format!("release {release} {how}"), None)
-            }
-            Err(e) => refuse(volume_step(&e), e.to_string()),
-        }
-    }
-
-    /// Writes a snapshot of the running state; `None` when nothing serves.
-    pub fn snapshot(&self) -> Result<Option<PathBuf>, DaemonError> {
-        let Some(engine) = self.engine.get() else {
-            return Ok(None);
-        };
-        let plugin = engine.active();
-        let written = engine
-            .export_state()
-            .map_err(|e| e.to_string())
-            .and_then(|state| {
-                let bytes = state.bytes.len() as u64;
-                let snap = Snapshot::new(
-                    &self.config.app,
-                    &plugin.info().version,
-                    state.schema,
-                    state.bytes,
-                );
-                self.snapshots
-                    .write(&snap)
-                    .map(|path| (path, bytes))
-                    .map_err(|e| e.to_string())
-            });
-        self.metrics.record_snapshot(written.is_ok());
-        match written {
-            Ok((path, bytes)) => {
-                tracing::debug!(path = %path.display(), bytes, "snapshot written");
-                self.record.lock().last_snapshot = Some(SnapshotRecord {
-                    path: path.display().to_string(),
-                    bytes,
-                    at: now_rfc3339(),
-                });
-                Ok(Some(path))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "snapshot failed");
-                Err(DaemonError::State(format!(
-                    "snapshot of {} failed: {e}",
-                    plugin.id()
-                )))
-            }
-        }
-    }
-
-    /// What `/status` shows.
-    pub fn status(&self) -> Status {
-        let engine = self.engine.get();
-        let active = engine.map(|e| e.active());
-        let rec = self.record.lock();
-        Status {
-            app: self.config.app.clone(),
-            version: active.as_ref().map(|p| p.info().version.clone()),
-            state_schema: active.as_ref().map(|p| p.info().state_schema),
-            pid: std::process::id(),
-            instance: self.instance.clone(),
-            started_at: humantime::format_rfc3339_seconds(self.started).to_string(),
-            uptime_s: self.started_at.elapsed().as_secs(),
-            ready: engine.is_some(),
-            swaps: rec.swaps,
-            last_swap: rec.last_swap.clone(),
-            desired: self.volume.current(&self.config.app).ok().flatten(),
-            last_refusal: rec.last_refusal.clone(),
-            probation: rec.probation.clone(),
-            generations: engine
-                .map(|e| e.generations().iter().map(|p| p.info().version.clone()).collect())
-                .unwrap_or_default(),
-            last_snapshot: rec.last_snapshot.clone(),
         }
     }
 

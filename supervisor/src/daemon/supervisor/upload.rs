@@ -1,0 +1,85 @@
+//! `POST /releases`: an uploaded library becomes a release on the volume.
+
+use super::{volume_step, Refused, Supervisor};
+use crate::control::{Outcome, UploadInfo};
+use crate::loader::{Expect, Plugin};
+use crate::volume::{PushOutcome, ReleaseInfo};
+
+impl Supervisor {
+    /// Stores an uploaded library as a release on the volume (not activated). The bytes must
+    /// match the announced sha256, and the library must load and say it is what the upload
+    /// claims, before anything is written.
+    pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
+        let release = format!("{} {}", info.app, info.version);
+        let refuse = |step: &str, error: String| {
+            let refusal = self.refuse(
+                &info.version,
+                Refused {
+                    release: release.clone(),
+                    step: step.to_owned(),
+                    error,
+                },
+            );
+            // An upload does not change what is desired: do not block a later activation.
+            self.record.lock().refused = None;
+            self.outcome(false, refusal.error.clone(), Some(refusal))
+        };
+        if info.app != self.config.app {
+            return refuse(
+                "app",
+                format!(
+                    "release {release}: this supervisor runs app {:?}",
+                    self.config.app
+                ),
+            );
+        }
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        if sha != info.sha256 {
+            return refuse(
+                "sha256",
+                format!(
+                    "release {release}: upload sha256 {sha}, announced {}",
+                    info.sha256
+                ),
+            );
+        }
+        if let Err(reason) = crate::manifest::check_component(&info.file) {
+            return refuse(
+                "manifest",
+                format!("release {release}: library file name {:?}: {reason}", info.file),
+            );
+        }
+        let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
+            Ok(dir) => dir,
+            Err(e) => return refuse("upload", format!("cannot create a scratch directory: {e}")),
+        };
+        let path = scratch.path().join(&info.file);
+        if let Err(e) = std::fs::write(&path, bytes) {
+            return refuse("upload", format!("cannot write {}: {e}", path.display()));
+        }
+        let expect = Expect {
+            name: Some(info.app.clone()),
+            version: Some(info.version.clone()),
+            state_schema: Some(info.state_schema),
+        };
+        if let Err(e) = Plugin::load(&path, scratch.path(), &expect) {
+            return refuse("load", format!("release {release}: {e}"));
+        }
+        let push = ReleaseInfo {
+            app: info.app.clone(),
+            version: info.version.clone(),
+            abi: info.abi,
+            state_schema: info.state_schema,
+        };
+        match self.volume.push(&path, &push, false) {
+            Ok(outcome) => {
+                let how = match outcome {
+                    PushOutcome::Created(_) => "stored",
+                    PushOutcome::AlreadyPresent(_) => "already present (same sha256)",
+                };
+                self.outcome(true, format!("release {release} {how}"), None)
+            }
+            Err(e) => refuse(volume_step(&e), e.to_string()),
+        }
+    }
+}
