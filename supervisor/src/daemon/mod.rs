@@ -162,7 +162,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     // Load what `current` names (and restore the snapshot) before saying where we listen, so a
     // caller that waits for the address file finds the supervisor serving.
     let first = Arc::clone(&sup);
-    let _ = tokio::task::spawn_blocking(move || first.reconcile(false)).await;
+    let _ = tokio::task::spawn_blocking(move || first.boot()).await;
     if let Some(path) = &config.addr_file {
         let json = serde_json::to_vec(&addrs).unwrap_or_default();
         crate::volume::atomic_write(path, &json)

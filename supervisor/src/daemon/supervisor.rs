@@ -324,10 +324,20 @@ impl Supervisor {
 
     fn refuse(&self, version: &str, refused: Refused) -> Refusal {
         let still_running = self.running_id();
+        // Every refusal says what still runs (the engine's own errors already do).
+        let error = if refused.error.contains("still serving") || refused.error.contains("nothing is serving")
+        {
+            refused.error
+        } else {
+            match &still_running {
+                Some(id) => format!("{}; {id} still serving", refused.error),
+                None => format!("{}; nothing is serving", refused.error),
+            }
+        };
         let refusal = Refusal {
             release: refused.release,
             step: refused.step,
-            error: refused.error,
+            error,
             still_running: still_running.clone(),
             at: now_rfc3339(),
         };
@@ -366,6 +376,36 @@ impl Supervisor {
             version: self.running_version(),
             swap,
             refusal,
+        }
+    }
+
+    /// The first reconcile of a starting supervisor. When what `current` names is refused and
+    /// nothing serves yet, the previously active release is started instead (loudly), so a
+    /// bad push followed by a pod restart does not leave the pod with nothing to serve.
+    /// `current` is left as it is: the operator's pointer is not rewritten behind their back.
+    pub fn boot(self: &Arc<Self>) -> Outcome {
+        let _one_at_a_time = self.changing.lock();
+        let outcome = self.reconcile_locked(false, false);
+        if outcome.ok || self.engine.get().is_some() {
+            return outcome;
+        }
+        let Ok(Some(previous)) = self.volume.previous(&self.config.app) else {
+            return outcome;
+        };
+        tracing::error!(
+            refused = %outcome.message, fallback = %previous,
+            "the current release is refused and nothing serves: starting the previous release"
+        );
+        match self.change_to(&previous) {
+            Ok(_) => self.outcome(
+                true,
+                format!("{}; started {previous} instead", outcome.message),
+                None,
+            ),
+            Err(refused) => {
+                let refusal = self.refuse(&previous, refused);
+                self.outcome(false, refusal.error.clone(), Some(refusal))
+            }
         }
     }
 
