@@ -20,7 +20,8 @@ pub(crate) enum Mark {
     Exported,
     /// The new version has imported it.
     Imported,
-    /// The new instance is active and the gate is open again: the pause ends.
+    /// The new instance is active and the gate opens (marked just before the unlock): the
+    /// pause ends.
     Resumed,
 }
 

@@ -1,6 +1,6 @@
 //! The swap protocol: stage, pause and drain, export, import, switch and resume.
 
-use super::deadline;
+use super::deadline::Worker;
 use super::error::{Action, Cause, Step, SwapError};
 use super::pause::{Mark, Timeline};
 use super::{Active, Engine};
@@ -122,6 +122,11 @@ impl Engine {
             };
             return Err(fail(Step::Stage, cause));
         };
+        // The thread that will run export and import, started now rather than in the pause.
+        // A first, empty job waits until the thread is up and parked on its queue.
+        let worker = Worker::spawn("swap", Hook::Export)
+            .and_then(|worker| worker.run(Hook::Export, timeout, || ()).map(|()| worker))
+            .map_err(|cause| fail(Step::Stage, cause))?;
         stage_hook();
 
         // 2. Pause and drain: from here on new calls queue behind us.
@@ -135,17 +140,19 @@ impl Engine {
         // 3. Export; the running instance stays intact. On any error below, returning drops
         // the write guard: the gate reopens on the old instance.
         let old = Arc::clone(&gate.instance);
-        let bytes = deadline::run(Hook::Export, timeout, move || old.export(schema))
+        let bytes = worker
+            .run(Hook::Export, timeout, move || old.export(schema))
             .and_then(|r| r.map_err(Cause::Hook))
             .map_err(|cause| fail(Step::Export, cause))?;
         let state_bytes = bytes.len();
         timeline.mark(Mark::Exported);
 
-        // 4. Import, on its own thread. An import that hangs past the deadline is abandoned:
-        // its thread keeps `importer`, an `Arc<Plugin>`, so the library it runs in stays mapped
-        // for as long as it runs.
+        // 4. Import, on the worker. An import that hangs past the deadline is abandoned: its
+        // thread keeps `importer`, an `Arc<Plugin>`, so the library it runs in stays mapped for
+        // as long as it runs.
         let importer = Arc::clone(&target);
-        let instance = deadline::run(Hook::Import, timeout, move || importer.import(schema, &bytes))
+        let instance = worker
+            .run(Hook::Import, timeout, move || importer.import(schema, &bytes))
             .and_then(|r| r.map_err(Cause::Hook))
             .map_err(|cause| fail(Step::Import, cause))?;
         timeline.mark(Mark::Imported);
@@ -153,8 +160,10 @@ impl Engine {
         // 5. Switch and resume.
         let replaced = std::mem::replace(&mut *gate, Active::new(instance));
         *self.current.lock() = Arc::clone(&target);
-        drop(gate);
+        // The pause ends as the gate opens. Marked just before the unlock: right after it, the
+        // woken callers may preempt this thread, and that time is theirs, not the pause.
         timeline.mark(Mark::Resumed);
+        drop(gate);
         // The old instance is destroyed here, after traffic resumed; its library stays loaded
         // through `running`, which goes to the kept generations.
         drop(replaced);
