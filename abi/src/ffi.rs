@@ -211,6 +211,8 @@ pub type FreeBufferFn = unsafe extern "C" fn(buf: OwnedBuf);
 /// What the entry symbol returns: who the plugin is and how to call it.
 ///
 /// Fields are only ever appended; `size` lets a host see how much of the struct a plugin built.
+/// The first 16 bytes (`magic`, `abi_version`, `size`) are frozen for every ABI version to
+/// come: a host reads them before it knows which version the plugin speaks.
 #[repr(C)]
 pub struct Descriptor {
     /// Always [`ABI_MAGIC`].
