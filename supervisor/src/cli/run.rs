@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Start with empty state when the latest snapshot is corrupt (it is kept aside).
     #[arg(long)]
     discard_corrupt_state: bool,
+    /// Where private copies of libraries are loaded from [default: the system temp dir]; must
+    /// not be mounted noexec.
+    #[arg(long, env = "MOLT_RUN_DIR")]
+    run_dir: Option<PathBuf>,
     /// Write the bound addresses and pid here as JSON once serving (useful with port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
@@ -70,6 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         probation: args.probation,
         discard_corrupt_state: args.discard_corrupt_state,
         addr_file: args.addr_file,
+        run_dir: args.run_dir,
         ..RunConfig::new(args.volume, args.app)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -52,6 +52,9 @@ pub struct RunConfig {
     pub addr_file: Option<PathBuf>,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Where private copies of libraries are loaded from (default: the system temp dir). Must
+    /// allow executable mappings: not a `noexec` mount.
+    pub run_dir: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -73,6 +76,7 @@ impl RunConfig {
             discard_corrupt_state: false,
             addr_file: None,
             shutdown_grace: Duration::from_secs(5),
+            run_dir: None,
         }
     }
 }

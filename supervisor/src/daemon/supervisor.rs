@@ -76,9 +76,12 @@ impl Supervisor {
             std::fs::create_dir_all(dir)
                 .map_err(|source| super::io(format!("creating {}", dir.display()), source))?;
         }
+        let run_parent = config.run_dir.clone().unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&run_parent)
+            .map_err(|source| super::io(format!("creating {}", run_parent.display()), source))?;
         let run_dir = tempfile::Builder::new()
             .prefix(&format!("molt-run-{}-", std::process::id()))
-            .tempdir()
+            .tempdir_in(&run_parent)
             .map_err(|source| super::io("creating the private run directory", source))?;
         let sup = Supervisor {
             snapshots: SnapshotStore::new(&state_dir),

@@ -93,7 +93,8 @@ impl Volume {
                 Ok(()) => {
                     let _ = tmp.keep();
                     fsync_dir(&releases).map_err(|e| io_err("fsync", &releases, e))?;
-                    tracing::info!(app, version, sha256 = %manifest.sha256, dir = %dest.display(), "release pushed");
+                    let (sha256, dir) = (&manifest.sha256, dest.display());
+                    tracing::info!(app, version, %sha256, %dir, "release pushed");
                     PushOutcome::Created(PushedRelease {
                         manifest,
                         dir: dest.clone(),
