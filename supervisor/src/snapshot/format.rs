@@ -1,0 +1,180 @@
+//! The snapshot file format: a magic line, a header line, the payload.
+//!
+//! ```text
+//! MOLTSNAP 1 <sha256 of the header line, 64 hex>\n
+//! {"app":"counter","version":"1.2","schema":2,"payload_len":5,"payload_sha256":"<hex>",
+//!  "written_at_ms":1700000000000}  (on one line)\n
+//! <payload_len bytes of exported state>
+//! ```
+//! - Line 1: the magic `MOLTSNAP`, the format version ([`FORMAT_VERSION`]) and the SHA-256 of
+//!   line 2's bytes (without its newline), so a flipped bit in the header is caught too.
+//! - Line 2: a one-line JSON object (unknown fields refused): the app, the version of the
+//!   release that wrote it, the state schema of the payload, the payload's length and
+//!   SHA-256, and when the state was exported (unix milliseconds).
+//! - Then exactly `payload_len` bytes, and nothing after them.
+
+use super::{Corruption, Snapshot};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The magic a snapshot file starts with.
+pub const MAGIC: &[u8; 8] = b"MOLTSNAP";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MAX_MAGIC_LINE: u64 = 128;
+const MAX_HEADER_LINE: u64 = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    app: String,
+    version: String,
+    schema: u32,
+    payload_len: u64,
+    payload_sha256: String,
+    written_at_ms: u64,
+}
+
+/// Why reading a snapshot failed: the file could not be read, or it is corrupt.
+pub(super) enum ReadFailure {
+    Io(io::Error),
+    Corrupt(Corruption),
+}
+
+impl From<io::Error> for ReadFailure {
+    fn from(e: io::Error) -> Self {
+        ReadFailure::Io(e)
+    }
+}
+
+impl From<Corruption> for ReadFailure {
+    fn from(c: Corruption) -> Self {
+        ReadFailure::Corrupt(c)
+    }
+}
+
+/// Unix milliseconds of `t` (0 before the epoch).
+pub(super) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Writes `snap` in the snapshot format; the payload is hashed in place and written once.
+pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
+    let header = Header {
+        app: snap.app.clone(),
+        version: snap.version.clone(),
+        schema: snap.schema,
+        payload_len: snap.bytes.len() as u64,
+        payload_sha256: hex::encode(Sha256::digest(&snap.bytes)),
+        written_at_ms: unix_ms(snap.written_at),
+    };
+    let line = serde_json::to_string(&header).map_err(io::Error::other)?;
+    let header_sha = hex::encode(Sha256::digest(line.as_bytes()));
+    write!(w, "MOLTSNAP {FORMAT_VERSION} {header_sha}\n{line}\n")?;
+    w.write_all(&snap.bytes)
+}
+
+/// Reads and checks a snapshot file.
+pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let mut r = BufReader::with_capacity(1 << 16, file);
+
+    let magic = read_line(&mut r, MAX_MAGIC_LINE)?;
+    if !magic.starts_with(MAGIC) {
+        return Err(if MAGIC.starts_with(&magic) {
+            Corruption::Truncated(format!(
+                "the file ends after {} bytes, inside the magic",
+                magic.len()
+            ))
+        } else {
+            Corruption::BadMagic
+        }
+        .into());
+    }
+    let Some(magic) = magic.strip_suffix(b"\n") else {
+        return Err(Corruption::Truncated("the magic line has no end".into()).into());
+    };
+    let consumed = magic.len() as u64 + 1;
+    let magic = String::from_utf8_lossy(&magic[MAGIC.len()..]).into_owned();
+    let fields: Vec<&str> = magic.split(' ').collect();
+    let ["", format, header_sha] = fields[..] else {
+        return Err(Corruption::BadHeader(format!(
+            "magic line `MOLTSNAP{magic}` is not `MOLTSNAP <format> <sha256>`"
+        ))
+        .into());
+    };
+    if format != FORMAT_VERSION.to_string() {
+        return Err(Corruption::UnsupportedFormat(format.to_string()).into());
+    }
+
+    let line = read_line(&mut r, MAX_HEADER_LINE)?;
+    let Some(line) = line.strip_suffix(b"\n") else {
+        return Err(if line.len() as u64 > MAX_HEADER_LINE {
+            Corruption::BadHeader(format!("the header line is longer than {MAX_HEADER_LINE} bytes"))
+        } else {
+            Corruption::Truncated("the header line has no end".into())
+        }
+        .into());
+    };
+    let consumed = consumed + line.len() as u64 + 1;
+    let actual = hex::encode(Sha256::digest(line));
+    if !actual.eq_ignore_ascii_case(header_sha) {
+        return Err(Corruption::HeaderChecksum {
+            expected: header_sha.to_string(),
+            actual,
+        }
+        .into());
+    }
+    let header: Header =
+        serde_json::from_slice(line).map_err(|e| Corruption::BadHeader(format!("header JSON: {e}")))?;
+    crate::manifest::check_sha256(&header.payload_sha256)
+        .map_err(|r| Corruption::BadHeader(format!("payload_sha256: {r}")))?;
+
+    let found = file_len.saturating_sub(consumed);
+    if found != header.payload_len {
+        return Err(Corruption::Length {
+            expected: header.payload_len,
+            found,
+        }
+        .into());
+    }
+    let mut bytes = Vec::with_capacity(header.payload_len as usize);
+    r.take(header.payload_len).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != header.payload_len {
+        let found = bytes.len() as u64;
+        return Err(Corruption::Length {
+            expected: header.payload_len,
+            found,
+        }
+        .into());
+    }
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if !actual.eq_ignore_ascii_case(&header.payload_sha256) {
+        return Err(Corruption::PayloadChecksum {
+            expected: header.payload_sha256,
+            actual,
+        }
+        .into());
+    }
+    Ok(Snapshot {
+        app: header.app,
+        version: header.version,
+        schema: header.schema,
+        bytes,
+        written_at: UNIX_EPOCH + Duration::from_millis(header.written_at_ms),
+    })
+}
+
+/// Reads up to and including the next `\n`, at most `limit + 1` bytes.
+fn read_line(r: &mut impl BufRead, limit: u64) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    r.by_ref().take(limit + 1).read_until(b'\n', &mut line)?;
+    Ok(line)
+}

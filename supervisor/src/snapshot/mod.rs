@@ -1,0 +1,165 @@
+//! State that outlives the process: snapshots of an app's exported state on the volume.
+//!
+//! A [`SnapshotStore`] owns one instance's state directory
+//! (`<volume>/<app>/state/<instance>/`, see [`crate::volume::Volume::state_dir`]). Files:
+//! ```text
+//! snapshot-<unix_ms>-<seq>.molt                a snapshot (format: see below)
+//! snapshot-<unix_ms>-<seq>.molt.corrupt-<ms>   a corrupt snapshot, set aside by `latest()`
+//! .snapshot-<...>.molt.tmp-XXXXXX              a write cut off half way: never read
+//! ```
+//! - [`SnapshotStore::write`] writes atomically (temp file, fsync, rename, fsync the
+//!   directory), names the file after the time of writing (never earlier than the newest
+//!   snapshot, so a clock stepping back cannot hide it), and prunes all but the newest
+//!   [`SnapshotStore::keep`] snapshots. One writer per state directory.
+//! - [`SnapshotStore::latest`] reads the newest snapshot and checks it. A corrupt one (bad
+//!   magic, unsupported format, truncated, bad header, checksum mismatch, trailing bytes) is
+//!   **renamed aside** to `<name>.corrupt-<unix_ms>` (never deleted, never overwritten, never
+//!   counted or pruned) and returned as [`SnapshotError::Corrupt`], naming the file, the failed
+//!   check and where it went. The caller decides: fail start-up loudly, or (with
+//!   `--discard-corrupt-state`) call `latest()` again, which then reads the next-older snapshot
+//!   (which may be corrupt in turn) or finds none.
+//!
+//! The format (see [`FORMAT_VERSION`]):
+//! ```text
+//! MOLTSNAP 1 <sha256 of the header line, 64 hex>\n
+//! {"app":"counter","version":"1.2","schema":2,"payload_len":5,"payload_sha256":"<hex>",
+//!  "written_at_ms":1700000000000}  (on one line)\n
+//! <payload_len bytes of exported state, nothing after>
+//! ```
+
+mod format;
+mod store;
+
+pub use format::{FORMAT_VERSION, MAGIC};
+pub use store::{SnapshotStore, DEFAULT_KEEP};
+
+use std::io;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// One snapshot of an app's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The app.
+    pub app: String,
+    /// The version of the release that exported the state.
+    pub version: String,
+    /// The state schema the bytes are in.
+    pub schema: u32,
+    /// The exported state.
+    pub bytes: Vec<u8>,
+    /// When the state was exported (kept to the millisecond).
+    pub written_at: SystemTime,
+}
+
+impl Snapshot {
+    /// A snapshot of `bytes`, exported now.
+    pub fn new(app: impl Into<String>, version: impl Into<String>, schema: u32, bytes: Vec<u8>) -> Snapshot {
+        Snapshot {
+            app: app.into(),
+            version: version.into(),
+            schema,
+            bytes,
+            written_at: SystemTime::now(),
+        }
+    }
+}
+
+/// The check a corrupt snapshot failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The file does not start with `MOLTSNAP`.
+    #[error("magic check failed: the file does not start with MOLTSNAP")]
+    BadMagic,
+    /// The format version is not one this build reads.
+    #[error(
+        "format check failed: format version {0:?} is not supported (this build reads {FORMAT_VERSION})"
+    )]
+    UnsupportedFormat(String),
+    /// The file ends before its header does.
+    #[error("truncated: {0}")]
+    Truncated(String),
+    /// The header line does not hash to the digest on the magic line.
+    #[error("header checksum check failed: the magic line says {expected}, the header hashes to {actual}")]
+    HeaderChecksum {
+        /// The digest on the magic line.
+        expected: String,
+        /// The header's digest.
+        actual: String,
+    },
+    /// The magic line or the header is malformed.
+    #[error("header check failed: {0}")]
+    BadHeader(String),
+    /// The payload is shorter (truncated) or longer than the header says.
+    #[error(
+        "length check failed: the header says {expected} payload bytes, the file holds {found} \
+         ({})", if .found < .expected { "truncated" } else { "trailing bytes" }
+    )]
+    Length {
+        /// The header's payload length.
+        expected: u64,
+        /// The bytes after the header.
+        found: u64,
+    },
+    /// The payload does not hash to the header's digest.
+    #[error("payload checksum check failed: the header says {expected}, the payload hashes to {actual}")]
+    PayloadChecksum {
+        /// The header's digest.
+        expected: String,
+        /// The payload's digest.
+        actual: String,
+    },
+}
+
+/// Why a snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// A filesystem operation failed (the file is not judged corrupt and stays in place).
+    #[error("snapshot {path}: cannot {action}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The snapshot is corrupt and was refused.
+    #[error("snapshot {path} is corrupt: {corruption}; {}", aside_note(.moved_to))]
+    Corrupt {
+        /// The snapshot file, as it was named when read.
+        path: PathBuf,
+        /// The check that failed.
+        corruption: Corruption,
+        /// Where it was set aside, when it was (by [`SnapshotStore::latest`]).
+        moved_to: Option<PathBuf>,
+    },
+}
+
+fn aside_note(moved_to: &Option<PathBuf>) -> String {
+    match moved_to {
+        Some(p) => format!("kept aside as {}", p.display()),
+        None => "left in place".to_string(),
+    }
+}
+
+/// Reads and checks one snapshot file, without moving it whatever the outcome.
+pub fn read_snapshot(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
+    format::decode(path).map_err(|failure| match failure {
+        format::ReadFailure::Io(source) => SnapshotError::Io {
+            action: "read",
+            path: path.into(),
+            source,
+        },
+        format::ReadFailure::Corrupt(corruption) => SnapshotError::Corrupt {
+            path: path.into(),
+            corruption,
+            moved_to: None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use super::*;
+use std::fs;
+use std::path::Path;
+
+fn store() -> (tempfile::TempDir, SnapshotStore) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::new(tmp.path().join("state").join("pod-0"));
+    (tmp, store)
+}
+
+fn snap(bytes: &[u8]) -> Snapshot {
+    Snapshot::new("counter", "1.2.0", 2, bytes.to_vec())
+}
+
+/// Names in the state directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Writes a good snapshot, spoils its file, and checks `latest()` refuses it naming `check`,
+/// sets it aside (same bytes, not deleted), and then falls back to the older snapshot.
+fn assert_refused(spoil: impl FnOnce(&mut Vec<u8>), check: &str) {
+    let (_tmp, store) = store();
+    store.write(&snap(b"older")).unwrap();
+    let path = store.write(&snap(b"newest state")).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    spoil(&mut bytes);
+    fs::write(&path, &bytes).unwrap();
+
+    let err = store.latest().unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains(check), "{msg} lacks {check:?}");
+    let SnapshotError::Corrupt {
+        moved_to: Some(aside),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(msg.contains(&aside.display().to_string()), "{msg}");
+    assert!(!path.exists());
+    assert_eq!(fs::read(aside).unwrap(), bytes, "set aside unchanged");
+    assert!(aside
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains(".molt.corrupt-"));
+
+    let older = store.latest().unwrap().unwrap();
+    assert_eq!(older.bytes, b"older");
+    assert_eq!(store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn round_trip() {
+    let (_tmp, store) = store();
+    assert_eq!(store.latest().unwrap(), None);
+    let written = snap(&[0, 1, 2, 255, b'\n', 7]);
+    let path = store.write(&written).unwrap();
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("snapshot-"));
+    let read = store.latest().unwrap().unwrap();
+    let ms = |t: std::time::SystemTime| format::unix_ms(t);
+    assert_eq!(
+        (read.app.as_str(), read.version.as_str(), read.schema),
+        ("counter", "1.2.0", 2)
+    );
+    assert_eq!(read.bytes, written.bytes);
+    assert_eq!(ms(read.written_at), ms(written.written_at));
+    assert_eq!(read_snapshot(&path).unwrap(), read);
+    let head = fs::read(&path).unwrap();
+    assert!(head.starts_with(b"MOLTSNAP 1 "));
+    // Only the snapshot itself: no temp file left behind.
+    assert_eq!(names(store.dir()).len(), 1);
+}
+
+#[test]
+fn empty_payload_round_trips() {
+    let (_tmp, store) = store();
+    store.write(&snap(b"")).unwrap();
+    assert_eq!(store.latest().unwrap().unwrap().bytes, b"");
+}
+
+#[test]
+fn latest_is_the_last_written_and_pruning_keeps_n() {
+    let (_tmp, store) = store();
+    let store = store.with_keep(2);
+    for i in 0..5u8 {
+        store.write(&snap(&[i])).unwrap();
+    }
+    assert_eq!(store.list().unwrap().len(), 2);
+    assert_eq!(names(store.dir()).len(), 2);
+    assert_eq!(store.latest().unwrap().unwrap().bytes, [4]);
+    let older = read_snapshot(&store.list().unwrap()[1]).unwrap();
+    assert_eq!(older.bytes, [3]);
+}
+
+#[test]
+fn truncated_payload_is_refused() {
+    assert_refused(|b| b.truncate(b.len() - 3), "truncated");
+}
+
+#[test]
+fn truncated_header_is_refused() {
+    assert_refused(|b| b.truncate(100), "truncated");
+}
+
+#[test]
+fn bit_flip_in_payload_is_refused() {
+    assert_refused(
+        |b| {
+            let last = b.len() - 1;
+            b[last] ^= 0x01;
+        },
+        "payload checksum check failed",
+    );
+}
+
+#[test]
+fn bit_flip_in_header_is_refused() {
+    assert_refused(
+        |b| {
+            let at = b.iter().position(|&c| c == b'{').unwrap() + 3;
+            b[at] ^= 0x01;
+        },
+        "header checksum check failed",
+    );
+}
+
+#[test]
+fn bad_magic_is_refused() {
+    assert_refused(|b| b[0] = b'X', "magic check failed");
+}
+
+#[test]
+fn unknown_format_is_refused() {
+    assert_refused(|b| b[9] = b'9', "format check failed");
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    assert_refused(|b| b.extend_from_slice(b"junk"), "trailing bytes");
+}
+
+#[test]
+fn corrupt_only_snapshot_then_none() {
+    let (_tmp, store) = store();
+    let path = store.write(&snap(b"x")).unwrap();
+    fs::write(&path, b"not a snapshot at all").unwrap();
+    assert!(matches!(store.latest(), Err(SnapshotError::Corrupt { .. })));
+    assert_eq!(store.latest().unwrap(), None);
+    // The set-aside file is neither listed nor pruned by later writes.
+    for i in 0..5u8 {
+        store.write(&snap(&[i])).unwrap();
+    }
+    assert_eq!(
+        names(store.dir())
+            .iter()
+            .filter(|n| n.contains(".corrupt-"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn read_snapshot_does_not_move_the_file() {
+    let (_tmp, store) = store();
+    let path = store.write(&snap(b"x")).unwrap();
+    fs::write(&path, b"MOLTSNAP").unwrap();
+    let err = read_snapshot(&path).unwrap_err();
+    assert!(err.to_string().contains("left in place"), "{err}");
+    assert!(path.exists());
+}
+
+#[test]
+fn large_payload_round_trips() {
+    let (_tmp, store) = store();
+    let bytes: Vec<u8> = (0..3 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    store.write(&snap(&bytes)).unwrap();
+    assert!(store.latest().unwrap().unwrap().bytes == bytes);
+}
