@@ -83,6 +83,14 @@ impl Supervisor {
             .prefix(&format!("molt-run-{}-", std::process::id()))
             .tempdir_in(&run_parent)
             .map_err(|source| super::io("creating the private run directory", source))?;
+        // A push cut off an hour ago or more left a `.tmp-*` directory nothing will finish.
+        match volume.clean_stale_temp(&config.app, std::time::Duration::from_secs(3600)) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(?removed, "removed leftovers of interrupted pushes")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not clean leftovers of interrupted pushes"),
+        }
         let sup = Supervisor {
             snapshots: SnapshotStore::new(&state_dir),
             volume,
