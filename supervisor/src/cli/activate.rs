@@ -38,6 +38,7 @@ impl Target {
 #[derive(Debug, Args)]
 pub struct ActivateArgs {
     /// The version to make current.
+    #[arg(id = "release", value_name = "VERSION")]
     version: String,
     #[command(flatten)]
     target: Target,
