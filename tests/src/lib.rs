@@ -8,5 +8,6 @@
 
 pub mod artifacts;
 pub mod dir;
+pub mod docker;
 pub mod drive;
 pub mod process;
