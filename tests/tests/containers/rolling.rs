@@ -21,6 +21,8 @@ fn rolling_push(library: &Path, version: &str, pods: &[Pod], token: &Path) -> (O
         args.extend(["--to".into(), pod.control_base()]);
     }
     args.extend(["--token-file".into(), token.display().to_string()]);
+    // Bounded, so that a pod stuck in probation fails the test instead of hanging it.
+    args.extend(["--probation-timeout".into(), "30s".into()]);
     let until = Instant::now() + Duration::from_secs(90);
     std::thread::scope(|s| {
         let push = s.spawn(|| molt(&args.iter().map(String::as_str).collect::<Vec<_>>()));
