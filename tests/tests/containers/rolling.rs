@@ -328,3 +328,111 @@ fn rolling_push_stops_at_a_failed_probation_then_v2_rolls_out() {
         started.elapsed()
     );
 }
+
+/// A rolling push over the `--no-watch` trio on one shared volume fails at the second pod: its
+/// probation fails (the test sends it requests that answer 500 while it is on probation), it
+/// rolls itself back, and the push rolls back the first pod, which had passed. Both must end on
+/// 1.0.0, the shared `current` must name 1.0.0, the third pod is never touched.
+#[test]
+#[ignore = "bug: a rollback goes to the shared volume's `previous`, not to what this pod ran before; \
+            after pod b's own rollback has swapped current/previous, the push's rollback of pod a \
+            re-activates the failed release on the volume and leaves pod a serving it"]
+fn a_failure_at_the_second_pod_rolls_the_first_back_on_a_shared_volume() {
+    let Some(image) =
+        image_or_skip("rolling::a_failure_at_the_second_pod_rolls_the_first_back_on_a_shared_volume")
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let dir = TestDir::new("containers-rollback");
+    let (secrets, token) = token_dir(&dir);
+    let volume = dir.mkdir("volume");
+    push(&plugin("counter_v1"), &volume);
+    let pods: Vec<Pod> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let state = dir.mkdir(format!("state-{name}"));
+            Pod::start(
+                image,
+                name,
+                &volume,
+                &state,
+                &secrets,
+                &["--no-watch", "--probation", "3s"],
+            )
+        })
+        .collect();
+    let counts = [1u64, 2, 3];
+    for (pod, n) in pods.iter().zip(counts) {
+        pod.wait_version("1.0.0");
+        pod.incr_n(0, n, "1.0.0");
+    }
+
+    // `1.1.0-panic-handle` is healthy, but its `GET /boom` panics (a 500): probation fails once
+    // five such answers make more than a tenth of a pod's requests.
+    let bad = "1.1.0-panic-handle";
+    let mut args: Vec<String> = vec![
+        "push".into(),
+        plugin("fixture_panic_handle").display().to_string(),
+    ];
+    for pod in &pods {
+        args.extend(["--to".into(), pod.control_base()]);
+    }
+    args.extend(["--token-file".into(), token.display().to_string()]);
+    args.extend(["--probation-timeout".into(), "30s".into()]);
+    let out = std::thread::scope(|s| {
+        let push = s.spawn(|| molt(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+        pods[1].wait_status(&format!("{bad} on probation"), |s| {
+            s.version.as_deref() == Some(bad)
+                && s.probation
+                    .as_ref()
+                    .is_some_and(|p| p.version == bad && p.state == "running")
+        });
+        for _ in 0..10 {
+            let (code, _, _) = pods[1].request(reqwest::Method::GET, "/boom");
+            assert_eq!(code, 500, "GET /boom on {bad}");
+        }
+        push.join().expect("the push thread panicked")
+    });
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the push must fail at pod b:\n{all}");
+    assert!(
+        all.contains("stopped at 2/3") && all.contains("1 upgraded supervisor(s) rolled back"),
+        "the push stops at pod b and rolls pod a back:\n{all}"
+    );
+    let b = pods[1].wait_status("pod b's failed probation", |s| {
+        s.probation
+            .as_ref()
+            .is_some_and(|p| p.version == bad && p.state == "failed")
+    });
+    assert_eq!(
+        b.version.as_deref(),
+        Some("1.0.0"),
+        "pod b rolled itself back: {b:?}"
+    );
+    let a = pods[0].status();
+    let current = Volume::new(&volume).current(APP).expect("reading current");
+    assert_eq!(
+        (a.version.as_deref(), current.as_deref()),
+        (Some("1.0.0"), Some("1.0.0")),
+        "pod a must be rolled back to 1.0.0 and the shared `current` must name 1.0.0; pod a: {a:?}\n{all}\n{}",
+        all_logs(&pods)
+    );
+    let c = pods[2].status();
+    assert!(
+        c.swaps == 0 && c.version.as_deref() == Some("1.0.0"),
+        "pod c never touched: {c:?}"
+    );
+    for (pod, n) in pods.iter().zip(counts) {
+        assert_eq!(
+            pod.count(),
+            (n, "1.0.0".to_owned()),
+            "pod {}: count intact",
+            pod.name
+        );
+    }
+    eprintln!(
+        "failure at the second pod rolled the first back, in {:.1?}",
+        started.elapsed()
+    );
+}
