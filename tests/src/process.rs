@@ -166,6 +166,12 @@ impl MoltProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The file the log is written to; it outlives the process (read it after
+    /// [`MoltProcess::terminate`]).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// Sends SIGTERM and waits (up to 30 s) for the exit.
     pub fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("the process was already stopped");
@@ -200,6 +206,53 @@ pub fn molt(args: &[&str]) -> Output {
         .env("MOLT_LOG", "warn")
         .output()
         .expect("running molt")
+}
+
+/// Runs the `molt` CLI with `args` and returns its output, like [`molt`], but gives it at most
+/// `timeout`: past that it is killed and the test panics with what it printed so far. For
+/// commands that should end by themselves but could hang if broken (`molt run` refusing to
+/// start, a rolling push, the demo).
+pub fn molt_within(args: &[&str], timeout: Duration) -> Output {
+    let dir = tempfile::Builder::new()
+        .prefix("molt-cli-")
+        .tempdir_in({
+            let parent = artifacts::target_dir().join("tmp");
+            std::fs::create_dir_all(&parent).expect("creating the tmp directory");
+            parent
+        })
+        .expect("creating a directory for the output");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let file = |path: &Path| std::fs::File::create(path).expect("creating an output file");
+    let mut child = Command::new(artifacts::molt_binary())
+        .args(args)
+        .env("MOLT_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(file(&out_path))
+        .stderr(file(&err_path))
+        .spawn()
+        .expect("running molt");
+    let until = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for molt") {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "molt {} did not exit within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                args.join(" "),
+                std::fs::read_to_string(&out_path).unwrap_or_default(),
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    }
 }
 
 /// `molt push LIB --volume VOLUME`, asserting success.
