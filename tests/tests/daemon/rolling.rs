@@ -130,3 +130,52 @@ fn a_release_failing_probation_stops_the_rolling_push_at_the_first() {
 
     counted(&pods, "1.0.0");
 }
+
+#[test]
+fn a_rolling_push_refused_by_the_second_rolls_the_first_back() {
+    // Both on counter v1; the second wants a token the push does not carry.
+    let first = Env::new("rolling-second-refuses");
+    first.push(&plugin("counter_v1"));
+    let a = first.start(std::iter::empty::<String>());
+    let second = Env::new("rolling-second-refuses");
+    second.push(&plugin("counter_v1"));
+    let token = second.dir.write("token", "second-only\n");
+    let b = second.start(["--token-file".to_owned(), path(&token)]);
+    for molt in [&a, &b] {
+        molt.wait_for_version("1.0.0");
+        incr(&http(), molt, 3, "1.0.0");
+    }
+
+    let out = run(&[
+        "push",
+        &lib("counter_v2"),
+        "--to",
+        &a.control_base(),
+        "--to",
+        &b.control_base(),
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "molt push --to should fail at the second:\n{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("2/2")
+            && stderr.contains("401")
+            && stderr.contains("1 upgraded supervisor(s) rolled back"),
+        "the failure does not say where it stopped and what it undid:\n{stderr}"
+    );
+    let status = a.status();
+    assert_eq!(
+        (status.version.as_deref(), status.swaps),
+        (Some("1.0.0"), 2),
+        "the first was not rolled back: {status:#?}\n{}",
+        a.log()
+    );
+    assert_eq!(first.current(), "1.0.0");
+    assert_eq!(b.status().swaps, 0);
+    for molt in [&a, &b] {
+        assert_eq!(count(&http(), molt), (3, "1.0.0".to_owned()), "{}", molt.log());
+    }
+}
