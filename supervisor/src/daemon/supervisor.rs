@@ -444,8 +444,9 @@ impl Supervisor {
         outcome
     }
 
-    /// Back to the previously active version: `current` and `previous` trade places and the
-    /// engine swaps (the newer version exports in the older schema). Refused, nothing changes.
+    /// Back to the version this supervisor ran before (see `rollback_locked`): `current` is
+    /// pointed at it and the engine swaps (the newer version exports in the older schema).
+    /// Refused, nothing changes.
     pub fn rollback(self: &Arc<Self>) -> Outcome {
         let _one_at_a_time = self.changing.lock();
         self.rollback_locked()
@@ -453,16 +454,41 @@ impl Supervisor {
 
     fn rollback_locked(self: &Arc<Self>) -> Outcome {
         let app = &self.config.app;
-        let before = self.volume.current(app).ok().flatten();
-        let activation = match self.volume.rollback(app) {
-            Ok(activation) => activation,
-            Err(e) => return self.outcome(false, format!("rollback of {app} refused: {e}"), None),
+        let running = self.running_version();
+        // Back to what *this* supervisor ran before: the newest kept generation. The volume's
+        // `previous` is shared by every supervisor on the volume, and another one's rollback
+        // may already have swapped it with `current`; it is only the fallback after a restart,
+        // when nothing is kept.
+        let target = self
+            .engine
+            .get()
+            .and_then(|e| e.generations().first().map(|p| p.info().version.clone()))
+            .or_else(|| self.volume.previous(app).ok().flatten());
+        let refused = |why: String| {
+            let still = self.running_id().map_or("nothing is serving".to_owned(), |id| {
+                format!("{id} still serving")
+            });
+            self.outcome(false, format!("rollback of {app} refused: {why}; {still}"), None)
         };
+        let Some(target) = target else {
+            return refused(
+                "no earlier version is known (none kept, no `previous` on the volume)".to_owned(),
+            );
+        };
+        if running.as_deref() == Some(target.as_str()) {
+            return refused(format!(
+                "{target} is already serving: there is nothing to roll back"
+            ));
+        }
+        let before = self.volume.current(app).ok().flatten();
+        if let Err(e) = self.volume.activate(app, &target) {
+            return refused(e.to_string());
+        }
         let outcome = self.reconcile_locked(true, false);
         if !outcome.ok {
             self.restore_pointer(before);
         } else {
-            tracing::info!(to = %activation.current, "rolled back");
+            tracing::info!(from = running.as_deref().unwrap_or("-"), to = %target, "rolled back");
         }
         outcome
     }

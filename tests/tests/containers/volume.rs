@@ -94,13 +94,9 @@ fn three_containers_on_one_volume_upgrade_in_place_and_keep_their_counts() {
 /// check fails is pushed onto the volume: every pod must end back on 1.0.0, with its count, and
 /// the shared `current` must name 1.0.0 again.
 ///
-/// Ignored because it races on the bug `rolling::a_failure_at_the_second_pod_rolls_the_first_
-/// back_on_a_shared_volume` shows deterministically: a pod whose probation fails after another
-/// pod's rollback has swapped the shared `current` and `previous` "rolls back" to the failed
-/// release. It passes when all three pods fail within the time the first rollback takes.
+/// Each pod rolls back to what *it* ran before, not to the shared `previous`, which another
+/// pod's rollback may already have swapped with `current`.
 #[test]
-#[ignore = "bug (racy): a probation rollback activates the shared volume's `previous`, which another \
-            pod's rollback may already have pointed at the failed release"]
 fn a_release_failing_probation_on_the_shared_volume_rolls_every_container_back() {
     let Some(image) =
         image_or_skip("volume::a_release_failing_probation_on_the_shared_volume_rolls_every_container_back")
