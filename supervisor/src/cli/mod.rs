@@ -108,3 +108,13 @@ fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
     anyhow::ensure!(!token.is_empty(), "the token file {} is empty", path.display());
     Ok(token)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap's own checks (argument ids clashing with `--version`, and the like), which
+        // otherwise only fire when a debug build parses that subcommand.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

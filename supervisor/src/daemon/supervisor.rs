@@ -40,6 +40,9 @@ pub struct Supervisor {
 
 #[derive(Default)]
 struct Record {
+    /// The serving version and its schema, as `/status` reports it: updated together with
+    /// `swaps` and `last_swap`, so a reader never sees the new version with the old count.
+    active: Option<(String, u32)>,
     swaps: u64,
     last_swap: Option<SwapRecord>,
     last_refusal: Option<Refusal>,
@@ -298,6 +301,7 @@ impl Supervisor {
                     state_bytes = report.state_bytes, schema = report.schema, "swapped"
                 );
                 let mut rec = self.record.lock();
+                rec.active = Some((version.to_owned(), report_schema(engine)));
                 rec.swaps += 1;
                 rec.refused = None;
                 rec.last_swap = Some(swap_record(Some(report.from.clone()), &report, None));
@@ -319,7 +323,13 @@ impl Supervisor {
                     }
                     None => tracing::info!(%release, "serving, fresh state"),
                 }
-                self.record.lock().refused = None;
+                let mut rec = self.record.lock();
+                rec.refused = None;
+                rec.active = self
+                    .engine
+                    .get()
+                    .map(report_schema)
+                    .map(|schema| (version.to_owned(), schema));
                 Ok(None)
             }
         }
@@ -583,6 +593,11 @@ fn swap_record(from: Option<String>, report: &SwapReport, error: Option<String>)
         schema: Some(report.schema),
         at: now_rfc3339(),
     }
+}
+
+/// The state schema of the engine's active version.
+fn report_schema(engine: &Engine) -> u32 {
+    engine.active().info().state_schema
 }
 
 /// The name of the check a volume error comes from, for `/status`.

@@ -53,17 +53,16 @@ impl Supervisor {
     /// What `/status` shows.
     pub fn status(&self) -> Status {
         let engine = self.engine.get();
-        let active = engine.map(|e| e.active());
         let rec = self.record.lock();
         Status {
             app: self.config.app.clone(),
-            version: active.as_ref().map(|p| p.info().version.clone()),
-            state_schema: active.as_ref().map(|p| p.info().state_schema),
+            version: rec.active.as_ref().map(|(v, _)| v.clone()),
+            state_schema: rec.active.as_ref().map(|(_, s)| *s),
             pid: std::process::id(),
             instance: self.instance.clone(),
             started_at: humantime::format_rfc3339_seconds(self.started).to_string(),
             uptime_s: self.started_at.elapsed().as_secs(),
-            ready: engine.is_some(),
+            ready: rec.active.is_some(),
             swaps: rec.swaps,
             last_swap: rec.last_swap.clone(),
             desired: self.volume.current(&self.config.app).ok().flatten(),
