@@ -23,6 +23,17 @@ pub struct Machine {
     pub molt_commit: String,
     /// Whether the work tree had uncommitted changes.
     pub molt_tree_dirty: bool,
+    /// The 1-minute load average when the run started (`/proc/loadavg`): other work on the
+    /// machine competes with every figure.
+    pub loadavg_at_start: f64,
+}
+
+/// The 1-minute load average now; 0 when unknown.
+pub fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// Cores available to this process.
@@ -55,6 +66,7 @@ pub fn describe(workspace: &Path) -> Machine {
         date: molt_supervisor::control::status::now_rfc3339(),
         molt_commit: git(&["rev-parse", "HEAD"]),
         molt_tree_dirty: !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty(),
+        loadavg_at_start: loadavg(),
     }
 }
 

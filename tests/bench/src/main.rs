@@ -1,1 +1,193 @@
-fn main() {}
+//! `molt-bench`: measures what the issue's goals are about, in one run, and writes the figures
+//! as JSON (and a figure as SVG).
+//!
+//! ```text
+//! cargo run --release -p molt-bench -- [--quick] --json FILE [--svg FILE]
+//! ```
+//!
+//! It builds the sample plugins and the `molt` binary with cargo's release profile (the tests'
+//! artifacts helper), then: the swap pause per state size ([`pause`]), failed requests and lost
+//! writes over many swaps under load ([`downtime`]), HTTP through the ABI against a statically
+//! linked app ([`boundary`]), one call's overhead ([`overhead`]), push to serving ([`push`]),
+//! a restart-with-snapshot baseline ([`restart`]) and memory over many swaps ([`rss`]).
+//! [`report`] judges the goals and prints the table; [`plot`] draws the figure.
+
+mod artifacts;
+mod boundary;
+mod downtime;
+mod load;
+mod machine;
+mod molt;
+mod overhead;
+mod pause;
+mod plan;
+mod plot;
+mod progress;
+mod push;
+mod report;
+mod restart;
+mod rss;
+mod stats;
+
+use anyhow::Context;
+use clap::Parser;
+use molt_tests::dir::TestDir;
+use plan::Plan;
+use progress::Progress;
+use report::{Durations, Report};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Benchmarks molt: swap pause, migration throughput, zero downtime under load, ABI overhead,
+/// push to serving, a restart baseline, memory over many swaps.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// A shorter run: 10 MB instead of 100 MB of state, fewer swaps and rounds (a few minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Write the figures here as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: PathBuf,
+    /// Draw the figure here as SVG.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let plan = Plan::new(args.quick, args.connections);
+    let machine = machine::describe(&molt_tests::artifacts::workspace_root());
+    let progress = Progress::new(8);
+    if machine.loadavg_at_start > machine.nproc as f64 / 4.0 {
+        progress.note(&format!(
+            "note: load average {:.2} on {} cores: other work competes with the figures",
+            machine.loadavg_at_start, machine.nproc
+        ));
+    }
+    let mut durations = Durations::default();
+
+    let stage = progress.stage("building the release artifacts", 1);
+    let built = artifacts::build();
+    durations.artifacts_build = built.took.as_secs_f64();
+    stage.finish();
+    progress.note(&format!(
+        "release artifacts ready in {:.1} s; {} on {} cores",
+        durations.artifacts_build, machine.cpu, machine.nproc
+    ));
+    let work = TestDir::new("bench");
+    let mut timed = |name: &str, since: Instant| {
+        durations
+            .stages
+            .push((name.to_owned(), since.elapsed().as_secs_f64()));
+    };
+
+    let t = Instant::now();
+    let swaps: u64 = plan.sizes.iter().map(|s| s.swaps as u64 + 2).sum();
+    let stage = progress.stage("swap pause per state size", swaps);
+    let pauses = pause::run(
+        &built.kv_v1,
+        &built.kv_v2,
+        &work.mkdir("pause"),
+        &plan.sizes,
+        |label| stage.tick_with(label),
+    )?;
+    stage.finish();
+    timed("swap pause", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("swaps under load", plan.swaps_under_load);
+    let under_load = downtime::run(
+        &built,
+        &work.mkdir("downtime"),
+        plan.swaps_under_load,
+        plan.connections,
+        || stage.tick(),
+    )?;
+    stage.finish();
+    timed("swaps under load", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("ABI boundary over HTTP", 2 * plan.boundary_rounds as u64);
+    let boundary_plan = boundary::Plan {
+        rounds: plan.boundary_rounds,
+        round: plan.boundary_round(),
+        connections: plan.connections,
+    };
+    let boundary = boundary::run(&built.counter_v1, &work.mkdir("boundary"), boundary_plan, || {
+        stage.tick()
+    })?;
+    stage.finish();
+    timed("boundary", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("call overhead", plan.overhead_rounds as u64);
+    let overhead = overhead::run(
+        &built.counter_v1,
+        &work.mkdir("overhead"),
+        plan.overhead_rounds,
+        plan.overhead_calls,
+        || stage.tick(),
+    )?;
+    stage.finish();
+    timed("call overhead", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("push to serving", plan.pushes as u64);
+    let pushed = push::run(&built, &work.mkdir("push"), plan.pushes, || stage.tick())?;
+    stage.finish();
+    timed("push to serving", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("restart baseline", 2 * plan.restart_runs as u64);
+    let restarts = restart::run(
+        &built,
+        &work.mkdir("restart"),
+        plan.restart_runs,
+        plan.connections,
+        plan.restart_steady(),
+        || stage.tick(),
+    )?;
+    stage.finish();
+    timed("restart baseline", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("memory over many swaps", plan.rss_swaps);
+    let memory = rss::run(&built, &work.mkdir("rss"), plan.rss_swaps, || stage.tick())?;
+    stage.finish();
+    timed("memory", t);
+    progress.finish();
+
+    let goals = report::goals(&pauses, &under_load, &boundary, &pushed, &memory);
+    durations.total = started.elapsed().as_secs_f64();
+    durations.loadavg_at_end = machine::loadavg();
+    let report = Report {
+        molt_commit: machine.molt_commit.clone(),
+        machine,
+        plan,
+        durations_s: durations,
+        swap_pause_us: pauses,
+        failed_requests: under_load.failed_requests,
+        lost_writes: under_load.lost_writes,
+        under_load,
+        boundary_ratio: boundary.ratio,
+        boundary,
+        call_overhead_ns: overhead,
+        push_to_serving_ms: pushed,
+        restart_baseline: restarts,
+        rss_growth_kb: memory.growth_kb,
+        rss: memory,
+        goals,
+    };
+    let json = serde_json::to_vec_pretty(&report).context("serialising the report")?;
+    std::fs::write(&args.json, json).with_context(|| format!("writing {}", args.json.display()))?;
+    if let Some(svg) = &args.svg {
+        plot::draw(&report, svg)?;
+    }
+    println!("{}", report.table());
+    Ok(())
+}

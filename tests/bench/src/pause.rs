@@ -1,0 +1,120 @@
+//! The swap pause against the size of the state: an in-process [`Engine`] serving the
+//! release-built kv v1 (`dlopen`ed through the real loader), filled with `POST /preload` sent
+//! through the engine, then swapped v1 → v2 → v1 … repeatedly. Each swap moves the whole store
+//! in schema 1 (kv v2 imports it, and exports it for the way back). No traffic runs meanwhile:
+//! this is the pause of the swap itself; `downtime` measures swaps under load.
+
+use crate::stats::Summary;
+use anyhow::{ensure, Context};
+use molt_abi::Request;
+use molt_supervisor::engine::{Engine, EngineConfig};
+use molt_supervisor::loader::{Expect, Plugin};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One state size to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// A label, e.g. `1 MB`.
+    pub label: &'static str,
+    /// The state's approximate size in bytes.
+    pub bytes: u64,
+    /// How many swaps to measure (after two unmeasured warm-up swaps).
+    pub swaps: usize,
+}
+
+/// Bytes per value: the store holds `bytes / VALUE_BYTES` keys (at least one) of this size,
+/// like a cache of 1 KiB records.
+pub const VALUE_BYTES: u64 = 1024;
+
+/// The pause at one state size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeResult {
+    /// The label.
+    pub label: String,
+    /// Keys in the store.
+    pub keys: u64,
+    /// Bytes of state each swap moved (as exported).
+    pub state_bytes: u64,
+    /// Swaps measured.
+    pub swaps: usize,
+    /// The pause (drain + export + import + switch), µs.
+    pub pause_us: Summary,
+    /// The export step, µs.
+    pub export_us: Summary,
+    /// The import step, µs.
+    pub import_us: Summary,
+    /// `state_bytes / median pause`: bytes migrated per second of pause.
+    pub throughput_bytes_per_s: f64,
+}
+
+/// Measures every size, calling `tick` after each swap.
+pub fn run(
+    kv_v1: &Path,
+    kv_v2: &Path,
+    run_dir: &Path,
+    sizes: &[Size],
+    mut tick: impl FnMut(&str),
+) -> anyhow::Result<Vec<SizeResult>> {
+    let v1 = Plugin::load(kv_v1, run_dir, &Expect::any()).context("loading kv v1")?;
+    let v2 = Plugin::load(kv_v2, run_dir, &Expect::any()).context("loading kv v2")?;
+    sizes
+        .iter()
+        .map(|size| one_size(&v1, &v2, size, &mut tick))
+        .collect()
+}
+
+fn one_size(
+    v1: &Arc<Plugin>,
+    v2: &Arc<Plugin>,
+    size: &Size,
+    tick: &mut impl FnMut(&str),
+) -> anyhow::Result<SizeResult> {
+    let config = EngineConfig {
+        hook_timeout: Duration::from_secs(120),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(Arc::clone(v1), None, config).context("starting kv v1")?;
+    let keys = (size.bytes / VALUE_BYTES).max(1);
+    let query = format!("keys={keys}&size={VALUE_BYTES}");
+    let served = engine.handle(&Request::new("POST", "/preload", &query, &[], b""));
+    ensure!(
+        served.response.status == 200,
+        "POST /preload?{query}: {} {}",
+        served.response.status,
+        served.response.text()
+    );
+
+    let (mut pause, mut export, mut import) = (Vec::new(), Vec::new(), Vec::new());
+    let mut state_bytes = 0;
+    for i in 0..size.swaps + 2 {
+        let target = if i % 2 == 0 { v2 } else { v1 };
+        let report = engine
+            .swap(Arc::clone(target))
+            .with_context(|| format!("swap {i} at {}", size.label))?;
+        if i >= 2 {
+            pause.push(micros(report.pause));
+            export.push(micros(report.export));
+            import.push(micros(report.import));
+            state_bytes = report.state_bytes as u64;
+        }
+        tick(size.label);
+    }
+    let pause_us = Summary::of(&pause);
+    Ok(SizeResult {
+        label: size.label.to_owned(),
+        keys,
+        state_bytes,
+        swaps: size.swaps,
+        pause_us,
+        export_us: Summary::of(&export),
+        import_us: Summary::of(&import),
+        throughput_bytes_per_s: state_bytes as f64 / (pause_us.p50.max(1e-3) / 1e6),
+    })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}

@@ -1,0 +1,92 @@
+//! What a run measures, and how much of it: the full run, or `--quick`.
+
+use crate::pause::Size;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The sizes of every measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `--quick`.
+    pub quick: bool,
+    /// State sizes for the pause, and swaps at each.
+    #[serde(skip)]
+    pub sizes: Vec<Size>,
+    /// Keep-alive connections of the load generator.
+    pub connections: usize,
+    /// Swaps under load for failed requests and lost writes.
+    pub swaps_under_load: u64,
+    /// A/B rounds of the boundary comparison.
+    pub boundary_rounds: usize,
+    /// Seconds per side of a boundary round.
+    pub boundary_round_s: f64,
+    /// Rounds of the call-overhead loop.
+    pub overhead_rounds: usize,
+    /// Calls per overhead round.
+    pub overhead_calls: u64,
+    /// Pushes timed.
+    pub pushes: usize,
+    /// Upgrades each way in the restart comparison.
+    pub restart_runs: usize,
+    /// Steady load before and after each of those upgrades, s.
+    pub restart_steady_s: f64,
+    /// Swaps of the memory run.
+    pub rss_swaps: u64,
+}
+
+impl Plan {
+    /// The plan for a full or a quick run.
+    pub fn new(quick: bool, connections: usize) -> Plan {
+        let size = |label, bytes, swaps| Size { label, bytes, swaps };
+        let (kb, mb) = (1u64 << 10, 1u64 << 20);
+        if quick {
+            Plan {
+                quick,
+                sizes: vec![
+                    size("1 KB", kb, 200),
+                    size("1 MB", mb, 200),
+                    size("10 MB", 10 * mb, 40),
+                ],
+                connections,
+                swaps_under_load: 100,
+                boundary_rounds: 6,
+                boundary_round_s: 1.0,
+                overhead_rounds: 5,
+                overhead_calls: 200_000,
+                pushes: 30,
+                restart_runs: 1,
+                restart_steady_s: 0.5,
+                rss_swaps: 200,
+            }
+        } else {
+            Plan {
+                quick,
+                sizes: vec![
+                    size("1 KB", kb, 200),
+                    size("1 MB", mb, 200),
+                    size("100 MB", 100 * mb, 30),
+                ],
+                connections,
+                swaps_under_load: 200,
+                boundary_rounds: 16,
+                boundary_round_s: 1.0,
+                overhead_rounds: 9,
+                overhead_calls: 1_000_000,
+                pushes: 100,
+                restart_runs: 3,
+                restart_steady_s: 1.0,
+                rss_swaps: 1000,
+            }
+        }
+    }
+
+    /// [`Plan::boundary_round_s`] as a duration.
+    pub fn boundary_round(&self) -> Duration {
+        Duration::from_secs_f64(self.boundary_round_s)
+    }
+
+    /// [`Plan::restart_steady_s`] as a duration.
+    pub fn restart_steady(&self) -> Duration {
+        Duration::from_secs_f64(self.restart_steady_s)
+    }
+}

@@ -1,0 +1,270 @@
+//! The figures of one run: the JSON document, the goals of the issue judged against them, and
+//! the summary table printed at the end.
+
+use crate::boundary::BoundaryResult;
+use crate::downtime::DowntimeResult;
+use crate::machine::Machine;
+use crate::overhead::OverheadResult;
+use crate::pause::SizeResult;
+use crate::plan::Plan;
+use crate::push::PushResult;
+use crate::restart::RestartResult;
+use crate::rss::RssResult;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The molt commit measured.
+    pub molt_commit: String,
+    /// The machine and toolchain.
+    pub machine: Machine,
+    /// What was measured, how much.
+    pub plan: Plan,
+    /// How long the run took.
+    pub durations_s: Durations,
+    /// The swap pause per state size (in-process engine, kv, no traffic).
+    pub swap_pause_us: Vec<SizeResult>,
+    /// Failed requests over the swaps under load.
+    pub failed_requests: u64,
+    /// Lost writes over the swaps under load.
+    pub lost_writes: u64,
+    /// The swaps under load in detail.
+    pub under_load: DowntimeResult,
+    /// HTTP throughput through the ABI / statically linked.
+    pub boundary_ratio: f64,
+    /// The boundary comparison in detail.
+    pub boundary: BoundaryResult,
+    /// One call through the ABI against a direct call.
+    pub call_overhead_ns: OverheadResult,
+    /// From `molt push` returning to the new version serving.
+    pub push_to_serving_ms: PushResult,
+    /// Restart with a snapshot against molt's swap, under the same load.
+    pub restart_baseline: RestartResult,
+    /// RSS growth over the memory run's swaps, KiB.
+    pub rss_growth_kb: i64,
+    /// The memory run in detail.
+    pub rss: RssResult,
+    /// The issue's goals, judged.
+    pub goals: Vec<Goal>,
+}
+
+/// Wall-clock time of the run's parts, s.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Durations {
+    /// Building (or finding up to date) the release artifacts.
+    pub artifacts_build: f64,
+    /// Each stage, in order.
+    pub stages: Vec<(String, f64)>,
+    /// The whole run, artifacts included.
+    pub total: f64,
+    /// The 1-minute load average when the run ended.
+    pub loadavg_at_end: f64,
+}
+
+/// One goal of the issue and whether this run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Goal {
+    /// The goal.
+    pub goal: String,
+    /// The measured figure.
+    pub figure: String,
+    /// Met or missed.
+    pub met: bool,
+}
+
+/// RSS growth per swap, over the second half of the memory run, that still counts as bounded,
+/// KiB: a library left mapped would cost hundreds of KiB per swap, a leaked state or buffer at
+/// least a few.
+pub const RSS_BOUND_KB_PER_SWAP: f64 = 1.0;
+
+/// Judges the goals.
+pub fn goals(
+    pauses: &[SizeResult],
+    load: &DowntimeResult,
+    boundary: &BoundaryResult,
+    push: &PushResult,
+    rss: &RssResult,
+) -> Vec<Goal> {
+    let mut goals = Vec::new();
+    let mut goal = |goal: &str, figure: String, met: bool| {
+        goals.push(Goal {
+            goal: goal.to_owned(),
+            figure,
+            met,
+        })
+    };
+    match pauses.iter().find(|p| p.label == "1 MB") {
+        Some(p) => goal(
+            "swap pause p99 <= 1 ms at 1 MB",
+            format!("p99 {:.3} ms", p.pause_us.p99 / 1e3),
+            p.pause_us.p99 <= 1000.0,
+        ),
+        None => goal("swap pause p99 <= 1 ms at 1 MB", "not measured".to_owned(), false),
+    }
+    match pauses.iter().max_by_key(|p| p.state_bytes) {
+        Some(p) => goal(
+            "effective migration >= 1 GB/s at 100 MB",
+            format!("{:.2} GB/s at {}", p.throughput_bytes_per_s / 1e9, p.label),
+            p.throughput_bytes_per_s >= 1e9,
+        ),
+        None => goal(
+            "effective migration >= 1 GB/s at 100 MB",
+            "not measured".to_owned(),
+            false,
+        ),
+    }
+    goal(
+        "0 failed requests and 0 lost writes over >= 100 swaps",
+        format!(
+            "{} failed, {} lost over {} swaps",
+            load.failed_requests, load.lost_writes, load.swaps
+        ),
+        load.failed_requests == 0 && load.lost_writes == 0 && load.swaps >= 100,
+    );
+    goal(
+        "boundary_ratio >= 0.97",
+        format!("{:.3}", boundary.ratio),
+        boundary.ratio >= 0.97,
+    );
+    goal(
+        "push to serving p50 <= 50 ms",
+        format!("p50 {:.1} ms", push.serving_ms.p50),
+        push.serving_ms.p50 <= 50.0,
+    );
+    goal(
+        "RSS growth bounded over many swaps",
+        format!(
+            "{:+} KiB over {} swaps ({:+.2} KiB/swap in the second half), libraries mapped {} -> {}",
+            rss.growth_kb,
+            rss.swaps,
+            rss.second_half_kb_per_swap,
+            rss.mapped_libraries_before,
+            rss.mapped_libraries_after
+        ),
+        rss.second_half_kb_per_swap <= RSS_BOUND_KB_PER_SWAP
+            && rss.mapped_libraries_after <= rss.mapped_libraries_before,
+    );
+    goals
+}
+
+impl Report {
+    /// The summary table, as printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_table(&mut out);
+        out
+    }
+
+    fn write_table(&self, out: &mut String) -> std::fmt::Result {
+        let m = &self.machine;
+        let run = if self.plan.quick { "quick" } else { "full" };
+        writeln!(
+            out,
+            "molt benchmark, {run} run, {} on {} cores ({})",
+            m.date, m.nproc, m.cpu
+        )?;
+        writeln!(
+            out,
+            "commit {}, {}, kernel {}, load average {:.2} at start, {:.2} at end",
+            short(&self.molt_commit),
+            m.rustc,
+            m.kernel,
+            m.loadavg_at_start,
+            self.durations_s.loadavg_at_end
+        )?;
+        writeln!(out)?;
+        writeln!(out, "| measure | figure |")?;
+        writeln!(out, "|---|---|")?;
+        for p in &self.swap_pause_us {
+            writeln!(
+                out,
+                "| swap pause, {} state ({} swaps) | p50 {} · p99 {} · max {} · {:.2} GB/s |",
+                p.label,
+                p.swaps,
+                us(p.pause_us.p50),
+                us(p.pause_us.p99),
+                us(p.pause_us.max),
+                p.throughput_bytes_per_s / 1e9
+            )?;
+        }
+        let l = &self.under_load;
+        writeln!(
+            out,
+            "| swaps under load ({} connections) | {} swaps · {} requests · {} failed · {} lost · longest gap {:.2} ms |",
+            l.connections, l.swaps, l.requests, l.failed_requests, l.lost_writes, l.longest_gap_ms
+        )?;
+        writeln!(
+            out,
+            "| pause of those swaps (counter, under load) | p50 {} · p99 {} · max {} |",
+            us(l.pause_us.p50),
+            us(l.pause_us.p99),
+            us(l.pause_us.max)
+        )?;
+        let b = &self.boundary;
+        writeln!(
+            out,
+            "| HTTP through the ABI / statically linked ({} rounds) | {:.0} / {:.0} req/s · ratio {:.3} (paired {:.3}) |",
+            b.rounds, b.abi_median_rps, b.static_median_rps, b.ratio, b.paired_ratio
+        )?;
+        let c = &self.call_overhead_ns;
+        writeln!(
+            out,
+            "| one call: ABI / direct / engine | {:.0} / {:.0} / {:.0} ns (+{:.0} ns) |",
+            c.abi, c.direct, c.engine, c.difference
+        )?;
+        let p = &self.push_to_serving_ms;
+        writeln!(
+            out,
+            "| push returned → new version serving ({} pushes) | p50 {:.1} ms · p99 {:.1} ms · first push {:.1} ms |",
+            p.pushes, p.serving_ms.p50, p.serving_ms.p99, p.first_push_ms
+        )?;
+        let r = &self.restart_baseline;
+        for (name, s) in [("restart with snapshot", &r.restart), ("molt swap", &r.molt_swap)] {
+            writeln!(
+                out,
+                "| upgrade v1 → v2 under load: {name} | {:.0} failed · unavailable {:.2} ms (steady load: {:.2} ms) · {} lost |",
+                s.failed_requests, s.unavailable_ms, s.steady_gap_ms, s.lost_writes
+            )?;
+        }
+        let s = &self.rss;
+        writeln!(
+            out,
+            "| RSS over {} swaps | {} → {} KiB ({:+} KiB) · libraries mapped {} → {} |",
+            s.swaps,
+            s.before_kb,
+            s.after_kb,
+            s.growth_kb,
+            s.mapped_libraries_before,
+            s.mapped_libraries_after
+        )?;
+        writeln!(out)?;
+        writeln!(out, "| goal | figure | |")?;
+        writeln!(out, "|---|---|---|")?;
+        for g in &self.goals {
+            let verdict = if g.met { "met" } else { "**missed**" };
+            writeln!(out, "| {} | {} | {verdict} |", g.goal, g.figure)?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "took {:.0} s ({:.0} s of it building or checking the release artifacts)",
+            self.durations_s.total, self.durations_s.artifacts_build
+        )
+    }
+}
+
+/// µs below 10 ms, ms above.
+fn us(value: f64) -> String {
+    if value < 10_000.0 {
+        format!("{value:.0} µs")
+    } else {
+        format!("{:.1} ms", value / 1e3)
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
