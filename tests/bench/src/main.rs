@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     let plan = Plan::new(args.quick, args.connections);
     let machine = machine::describe(&molt_tests::artifacts::workspace_root());
     let progress = Progress::new(8);
-    if machine.loadavg_at_start > machine.nproc as f64 / 4.0 {
+    if machine.loadavg_at_start > machine.nproc as f64 / 2.0 {
         progress.note(&format!(
             "note: load average {:.2} on {} cores: other work competes with the figures",
             machine.loadavg_at_start, machine.nproc
