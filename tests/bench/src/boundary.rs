@@ -1,10 +1,13 @@
 //! The cost of the ABI boundary over HTTP: the counter app served through molt (the
 //! release-built `libcounter_v1.so`, `dlopen`ed, in an [`Engine`]) against the same handler
 //! linked into this binary ([`StaticApp`]`<counter_v1::Counter>`), both behind the same
-//! [`Front`] on the same server runtime, driven by the same load generator. Rounds alternate
-//! A/B (and which goes first) so slow drift (thermal, other processes) hits both alike; the
-//! medians of the rounds are compared.
+//! [`Front`] on the same server runtime, driven by the same load generator. Many short rounds
+//! alternate A/B (and which goes first) so that slow drift (this machine's throughput wanders
+//! by ±15 % over seconds) hits both alike; the medians of the rounds are compared, and so is
+//! each round's pair. On two cores or more the server runs on core 0 and the generator on
+//! core 1, so the scheduler places the threads the same way in every round.
 
+use crate::affinity;
 use crate::load::{Running, Spec};
 use crate::stats::median;
 use anyhow::{ensure, Context};
@@ -28,6 +31,8 @@ pub struct Plan {
     pub round: Duration,
     /// Keep-alive connections of the load generator.
     pub connections: usize,
+    /// Pin the server to core 0 and the load generator to core 1 (needs 2 cores).
+    pub pin: bool,
 }
 
 /// Throughput through molt's ABI against the statically linked app.
@@ -55,6 +60,8 @@ pub struct BoundaryResult {
     pub connections: usize,
     /// Server worker threads (plus tokio's blocking pool, where the front runs handlers).
     pub server_workers: usize,
+    /// Whether the server ran on core 0 and the generator on core 1.
+    pub pinned: bool,
     /// How the generator and server share the machine.
     pub note: String,
 }
@@ -75,6 +82,9 @@ impl Service for Engined {
 /// Server worker threads: one per core of a 2-core machine.
 const SERVER_WORKERS: usize = 2;
 
+/// The name of the server runtime's threads (workers and blocking pool).
+const SERVER_THREADS: &str = "bench-server";
+
 /// Runs the comparison, calling `tick` after each side of each round.
 pub fn run(
     counter_v1: &Path,
@@ -90,6 +100,7 @@ pub fn run(
 
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(SERVER_WORKERS)
+        .thread_name(SERVER_THREADS)
         .enable_all()
         .build()
         .context("building the server runtime")?;
@@ -100,8 +111,18 @@ pub fn run(
         anyhow::Ok((a, b))
     })?;
 
+    // Pinned before the first request: the blocking pool's threads, started later by the
+    // workers, inherit the workers' core.
+    let client_cpu = if plan.pin {
+        for tid in affinity::threads_named(SERVER_THREADS)? {
+            affinity::pin(tid, 0)?;
+        }
+        Some(1)
+    } else {
+        None
+    };
     let side = |addr: SocketAddr, duration: Duration| {
-        Running::for_duration(Spec::incr(addr, plan.connections), duration)
+        Running::for_duration(Spec::incr(addr, plan.connections).on_cpu(client_cpu), duration)
     };
     // Warm-up: connections, caches, the blocking pool's threads.
     let warm = Duration::from_millis(500);
@@ -148,12 +169,18 @@ pub fn run(
         round_s: plan.round.as_secs_f64(),
         connections: plan.connections,
         server_workers: SERVER_WORKERS,
+        pinned: plan.pin,
         note: format!(
             "load generator (1 thread, {} keep-alive connections, closed loop) and server ({} workers + \
-             blocking pool) in one process, sharing the machine's {} cores",
+             blocking pool) in one process on a {}-core machine; {}",
             plan.connections,
             SERVER_WORKERS,
-            crate::machine::cores()
+            crate::machine::cores(),
+            if plan.pin {
+                "server threads pinned to core 0, the generator to core 1"
+            } else {
+                "both share all cores"
+            }
         ),
     })
 }

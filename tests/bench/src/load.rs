@@ -40,6 +40,8 @@ pub struct Spec {
     pub record: bool,
     /// The wait after a failed connect.
     pub backoff: Duration,
+    /// Run the generator's thread on this core only.
+    pub cpu: Option<usize>,
 }
 
 impl Spec {
@@ -52,12 +54,19 @@ impl Spec {
             path: "/incr".to_owned(),
             record: false,
             backoff: Duration::from_millis(10),
+            cpu: None,
         }
     }
 
     /// The same, keeping every request's [`Sample`].
     pub fn recording(mut self) -> Spec {
         self.record = true;
+        self
+    }
+
+    /// The same, on core `cpu` only.
+    pub fn on_cpu(mut self, cpu: Option<usize>) -> Spec {
+        self.cpu = cpu;
         self
     }
 }
@@ -156,7 +165,12 @@ impl Running {
             .name("load".to_owned())
             .spawn({
                 let (stop, acknowledged) = (Arc::clone(&stop), Arc::clone(&acknowledged));
-                move || runtime.block_on(generate(spec, stop, acknowledged, started))
+                move || {
+                    if let Some(cpu) = spec.cpu {
+                        crate::affinity::pin(crate::affinity::current_tid()?, cpu)?;
+                    }
+                    runtime.block_on(generate(spec, stop, acknowledged, started))
+                }
             })
             .context("starting the load generator's thread")?;
         Ok(Running {

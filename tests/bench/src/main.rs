@@ -12,6 +12,7 @@
 //! a restart-with-snapshot baseline ([`restart`]) and memory over many swaps ([`rss`]).
 //! [`report`] judges the goals and prints the table; [`plot`] draws the figure.
 
+mod affinity;
 mod artifacts;
 mod boundary;
 mod downtime;
@@ -117,6 +118,7 @@ fn main() -> anyhow::Result<()> {
         rounds: plan.boundary_rounds,
         round: plan.boundary_round(),
         connections: plan.connections,
+        pin: machine::cores() >= 2,
     };
     let boundary = boundary::run(&built.counter_v1, &work.mkdir("boundary"), boundary_plan, || {
         stage.tick()

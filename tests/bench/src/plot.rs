@@ -135,7 +135,7 @@ fn timeline(
     gap: (f64, f64),
     (x_end, y_max): (f64, f64),
 ) -> anyhow::Result<()> {
-    let y_min = 0.03;
+    let y_min = 0.01;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 20))
         .margin(15)
