@@ -174,13 +174,23 @@ impl Molt {
 
     /// Resident memory, from `/proc/PID/status` (`VmRSS`), in KiB.
     pub fn rss_kb(&self) -> anyhow::Result<u64> {
+        self.proc_status("VmRSS:")
+    }
+
+    /// Its number of threads, from `/proc/PID/status`.
+    pub fn threads(&self) -> anyhow::Result<u64> {
+        self.proc_status("Threads:")
+    }
+
+    /// A number from `/proc/PID/status` (the unit, if any, dropped).
+    fn proc_status(&self, field: &str) -> anyhow::Result<u64> {
         let path = format!("/proc/{}/status", self.pid());
         let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no VmRSS in {path}"))
+            .with_context(|| format!("no {field} in {path}"))
     }
 
     /// How many distinct files whose name contains `needle` are mapped into the process

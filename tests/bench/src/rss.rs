@@ -23,16 +23,23 @@ pub struct RssResult {
     pub after_kb: u64,
     /// `after_kb - before_kb` (negative: it shrank).
     pub growth_kb: i64,
+    /// `growth_kb` per measured swap.
+    pub kb_per_swap: f64,
     /// Growth over the second half of the swaps alone, KiB: a leak keeps growing there too.
     pub second_half_growth_kb: i64,
     /// `second_half_growth_kb` per swap of that half.
     pub second_half_kb_per_swap: f64,
+    /// Threads after the warm-up (tokio's blocking pool grows to the most tasks it ever ran at
+    /// once, and each thread's stack and malloc arena is resident memory).
+    pub threads_before: u64,
+    /// Threads at the end.
+    pub threads_after: u64,
     /// Distinct counter libraries mapped after the warm-up.
     pub mapped_libraries_before: usize,
     /// Distinct counter libraries mapped at the end.
     pub mapped_libraries_after: usize,
-    /// `(swaps so far, VmRSS KiB)` along the way.
-    pub samples: Vec<(u64, u64)>,
+    /// `(swaps so far, VmRSS KiB, threads)` along the way.
+    pub samples: Vec<(u64, u64, u64)>,
 }
 
 /// Warm-up swaps.
@@ -57,12 +64,13 @@ pub fn run(built: &Built, work: &Path, swaps: u64, mut tick: impl FnMut()) -> an
     let libraries = "libcounter_v";
     let before_kb = molt.rss_kb()?;
     let mapped_libraries_before = molt.mapped_files(libraries)?;
-    let mut samples = vec![(0, before_kb)];
+    let threads_before = molt.threads()?;
+    let mut samples = vec![(0, before_kb, threads_before)];
     let mut half_kb = before_kb;
     for i in 1..=swaps {
         swap()?;
         if i % (swaps / SAMPLES).max(1) == 0 {
-            samples.push((i, molt.rss_kb()?));
+            samples.push((i, molt.rss_kb()?, molt.threads()?));
         }
         if i == swaps / 2 {
             half_kb = molt.rss_kb()?;
@@ -76,8 +84,11 @@ pub fn run(built: &Built, work: &Path, swaps: u64, mut tick: impl FnMut()) -> an
         before_kb,
         after_kb,
         growth_kb: after_kb as i64 - before_kb as i64,
+        kb_per_swap: (after_kb as f64 - before_kb as f64) / swaps.max(1) as f64,
         second_half_growth_kb: after_kb as i64 - half_kb as i64,
         second_half_kb_per_swap: (after_kb as f64 - half_kb as f64) / (swaps - swaps / 2).max(1) as f64,
+        threads_before,
+        threads_after: molt.threads()?,
         mapped_libraries_before,
         mapped_libraries_after: molt.mapped_files(libraries)?,
         samples,
