@@ -119,23 +119,15 @@ impl SnapshotStore {
 
     /// The snapshot files with their (unix ms, seq) keys, newest first.
     fn entries(&self) -> Result<Vec<(SnapshotKey, PathBuf)>, SnapshotError> {
-        let io_err = |source| SnapshotError::Io {
+        let names = crate::volume::list_dir_entries(&self.dir).map_err(|source| SnapshotError::Io {
             action: "list",
             path: self.dir.clone(),
             source,
-        };
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err)?;
-            if let Some(key) = entry.file_name().to_str().and_then(parse_name) {
-                out.push((key, entry.path()));
-            }
-        }
+        })?;
+        let mut out: Vec<(SnapshotKey, PathBuf)> = names
+            .into_iter()
+            .filter_map(|(name, path)| Some((parse_name(&name)?, path)))
+            .collect();
         out.sort_by_key(|&(key, _)| std::cmp::Reverse(key));
         Ok(out)
     }

@@ -5,7 +5,7 @@
 use std::fs::{File, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Atomically replaces `path` with `bytes` (mode `0644`): temp file in the same directory,
 /// fsync, rename, fsync the directory. The temp file is named `.<name>.tmp-XXXXXX`; a crash
@@ -47,6 +47,24 @@ where
 /// Fsyncs a directory, making renames and creations inside it durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// The entries of a directory as (UTF-8 name, path); a missing directory is empty; non-UTF-8
+/// names are skipped.
+pub fn list_dir(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().into_string() {
+            out.push((name, entry.path()));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -27,13 +27,12 @@ mod pointer;
 mod push;
 
 pub use error::VolumeError;
-pub use fsutil::{atomic_write, atomic_write_with, fsync_dir};
+pub use fsutil::{atomic_write, atomic_write_with, fsync_dir, list_dir as list_dir_entries};
 pub use order::compare_versions;
 pub use pointer::Activation;
 pub use push::{PushOutcome, PushedRelease, ReleaseInfo};
 
 use crate::manifest::{check_component, Manifest, ManifestError};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -268,27 +267,13 @@ fn check_name(what: &'static str, value: &str) -> Result<(), VolumeError> {
     })
 }
 
-/// The entries of a directory as (UTF-8 name, path); a missing directory is empty; non-UTF-8
-/// names are skipped.
+/// [`fsutil::list_dir`], with the volume's error.
 fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, VolumeError> {
-    let io_err = |source| VolumeError::Io {
+    fsutil::list_dir(dir).map_err(|source| VolumeError::Io {
         action: "list",
         path: dir.to_path_buf(),
         source,
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_err)?;
-        if let Ok(name) = entry.file_name().into_string() {
-            out.push((name, entry.path()));
-        }
-    }
-    Ok(out)
+    })
 }
 
 #[cfg(test)]
