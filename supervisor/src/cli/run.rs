@@ -80,6 +80,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("molt")
+        // Requests run on the blocking pool (see `front`); cap it so a burst cannot leave
+        // hundreds of idle threads behind.
+        .max_blocking_threads(64)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(daemon::run(config, daemon::shutdown_signal()))?;
