@@ -1,0 +1,147 @@
+//! The store: [`SHARDS`] independently locked shards, and the one-pass state encoding the
+//! schemas share (`u64` count, then per entry `u32` key length, key, `u32` value length,
+//! value, then whatever the entry type adds).
+
+use crate::lock::Lock;
+use crate::reader::Reader;
+use crate::shard::{shard_of, Entry, Shard, SHARDS};
+use crate::Stats;
+use molt_abi::AppError;
+use std::sync::RwLockReadGuard;
+
+/// [`SHARDS`] independently locked shards of entries `V`.
+pub struct Store<V> {
+    shards: Box<[Lock<Shard<V>>]>,
+}
+
+impl<V: Entry> Default for Store<V> {
+    fn default() -> Self {
+        Store::from_shards((0..SHARDS).map(|_| Shard::default()).collect())
+    }
+}
+
+impl<V: Entry> Store<V> {
+    /// A store of the given shards, which must be [`SHARDS`] filled by [`shard_of`].
+    pub fn from_shards(shards: Vec<Shard<V>>) -> Self {
+        debug_assert_eq!(shards.len(), SHARDS);
+        Store {
+            shards: shards.into_iter().map(Lock::new).collect(),
+        }
+    }
+
+    pub(crate) fn lock(&self, shard: usize) -> &Lock<Shard<V>> {
+        &self.shards[shard]
+    }
+
+    /// Runs `f` on the entry of `key` under its shard's read lock.
+    pub fn read<R>(&self, key: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
+        self.lock(shard_of(key.as_bytes())).read().map().get(key).map(f)
+    }
+
+    /// The value of `key`, copied.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.read(key, |entry| entry.value().to_vec())
+    }
+
+    /// Stores `value` under `key`; returns whether the key is new.
+    pub fn put(&self, key: &str, value: Vec<u8>) -> bool {
+        self.lock(shard_of(key.as_bytes())).write().put(key, value)
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn delete(&self, key: &str) -> bool {
+        self.lock(shard_of(key.as_bytes())).write().delete(key)
+    }
+
+    /// Counts of keys and bytes, and the sum of the tallies, summed shard by shard.
+    pub fn totals(&self) -> (Stats, u128) {
+        self.shards
+            .iter()
+            .fold((Stats::default(), 0), |(acc, tally), shard| {
+                let shard = shard.read();
+                let stats = Stats {
+                    keys: acc.keys + shard.map().len(),
+                    key_bytes: acc.key_bytes + shard.key_bytes(),
+                    value_bytes: acc.value_bytes + shard.value_bytes(),
+                };
+                (stats, tally + shard.tally())
+            })
+    }
+
+    /// Every shard's read lock, held together: one consistent snapshot.
+    pub fn read_all(&self) -> Vec<RwLockReadGuard<'_, Shard<V>>> {
+        self.shards.iter().map(Lock::read).collect()
+    }
+
+    /// Encodes every entry in one pass into a pre-sized buffer: `extra_len` bytes per entry
+    /// are written by `extra` after the value.
+    pub fn export(
+        &self,
+        extra_len: usize,
+        mut extra: impl FnMut(&V, &mut Vec<u8>),
+    ) -> Result<Vec<u8>, AppError> {
+        let shards = self.read_all();
+        let count: usize = shards.iter().map(|s| s.map().len()).sum();
+        let size = 8
+            + count * (8 + extra_len)
+            + shards
+                .iter()
+                .map(|s| s.key_bytes() + s.value_bytes())
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(&(count as u64).to_le_bytes());
+        for (key, entry) in shards.iter().flat_map(|s| s.map().iter()) {
+            let value = entry.value();
+            let value_len = u32::try_from(value.len())
+                .map_err(|_| AppError(format!("kv: the value of {key:?} is over u32::MAX bytes")))?;
+            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(&value_len.to_le_bytes());
+            out.extend_from_slice(value);
+            extra(entry, &mut out);
+        }
+        debug_assert_eq!(out.len(), size);
+        Ok(out)
+    }
+
+    /// Decodes what [`Store::export`] wrote, in one pass: `entry` reads whatever follows each
+    /// value (at least `extra_len` bytes) and builds the entry. Refuses truncated input,
+    /// trailing bytes, non-UTF-8 or duplicate keys with an error naming `schema`.
+    pub fn import(
+        schema: u32,
+        state: &[u8],
+        extra_len: usize,
+        mut entry: impl FnMut(&mut Reader<'_>, u64, &str, &[u8]) -> Result<V, AppError>,
+    ) -> Result<Self, AppError> {
+        let mut reader = Reader::new(schema, state);
+        let count = reader.u64("entry count")?;
+        // Each entry takes at least 8 bytes and the extra: a larger count is malformed, and
+        // must not size an allocation.
+        let min_entry = 8 + extra_len;
+        if count > (reader.remaining() / min_entry) as u64 {
+            return Err(reader.error(format!(
+                "{count} entries cannot fit in {} bytes",
+                reader.remaining()
+            )));
+        }
+        let per_shard = count as usize / SHARDS + 1;
+        let mut shards: Vec<Shard<V>> = (0..SHARDS).map(|_| Shard::with_capacity(per_shard)).collect();
+        for index in 0..count {
+            let key = reader.str(index)?;
+            let value = reader.bytes(index, "value")?;
+            let built = entry(&mut reader, index, key, value)?;
+            let shard = &mut shards[shard_of(key.as_bytes())];
+            if shard.map().contains_key(key) {
+                return Err(reader.error(format!("entry {index}: duplicate key {key:?}")));
+            }
+            shard.insert_new(key, built);
+        }
+        if reader.remaining() != 0 {
+            return Err(reader.error(format!(
+                "{} trailing bytes after {count} entries",
+                reader.remaining()
+            )));
+        }
+        Ok(Store::from_shards(shards))
+    }
+}
