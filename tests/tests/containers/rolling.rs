@@ -59,6 +59,33 @@ fn rolling_push(library: &Path, version: &str, pods: &[Pod], token: &Path) -> (O
     })
 }
 
+/// Three `--no-watch` pods with a 3 s probation on one shared volume, all serving counter v1
+/// (pushed before they start: with `--no-watch` they read `current` only at start). Returns the
+/// volume, the token file and the pods.
+fn no_watch_trio(image: &molt_tests::docker::Image, dir: &TestDir) -> (PathBuf, PathBuf, Vec<Pod>) {
+    let (secrets, token) = token_dir(dir);
+    let volume = dir.mkdir("volume");
+    push(&plugin("counter_v1"), &volume);
+    let pods: Vec<Pod> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            let state = dir.mkdir(format!("state-{name}"));
+            Pod::start(
+                image,
+                name,
+                &volume,
+                &state,
+                &secrets,
+                &["--no-watch", "--probation", "3s"],
+            )
+        })
+        .collect();
+    for pod in &pods {
+        pod.wait_version("1.0.0");
+    }
+    (volume, token, pods)
+}
+
 /// The progress lines `[n/total] URL: …` of one pod, from the push's stdout and stderr.
 fn progress<'a>(out: &'a str, n: usize, total: usize, pod: &Pod) -> Vec<&'a str> {
     let prefix = format!("[{n}/{total}] {}: ", pod.control_base());
@@ -187,27 +214,9 @@ fn rolling_push_stops_at_a_failed_probation_then_v2_rolls_out() {
     };
     let started = Instant::now();
     let dir = TestDir::new("containers-probation");
-    let (secrets, token) = token_dir(&dir);
-    let volume = dir.mkdir("volume");
-    // Pushed before the pods start: with --no-watch they read `current` only at start.
-    push(&plugin("counter_v1"), &volume);
-    let pods: Vec<Pod> = ["a", "b", "c"]
-        .iter()
-        .map(|name| {
-            let state = dir.mkdir(format!("state-{name}"));
-            Pod::start(
-                image,
-                name,
-                &volume,
-                &state,
-                &secrets,
-                &["--no-watch", "--probation", "3s"],
-            )
-        })
-        .collect();
+    let (volume, token, pods) = no_watch_trio(image, &dir);
     let counts = [2u64, 4, 6];
     for (pod, n) in pods.iter().zip(counts) {
-        pod.wait_version("1.0.0");
         pod.incr_n(0, n, "1.0.0");
     }
     let before: Vec<Inspect> = pods.iter().map(Pod::inspect).collect();
@@ -342,26 +351,9 @@ fn a_failure_at_the_second_pod_rolls_the_first_back_on_a_shared_volume() {
     };
     let started = Instant::now();
     let dir = TestDir::new("containers-rollback");
-    let (secrets, token) = token_dir(&dir);
-    let volume = dir.mkdir("volume");
-    push(&plugin("counter_v1"), &volume);
-    let pods: Vec<Pod> = ["a", "b", "c"]
-        .iter()
-        .map(|name| {
-            let state = dir.mkdir(format!("state-{name}"));
-            Pod::start(
-                image,
-                name,
-                &volume,
-                &state,
-                &secrets,
-                &["--no-watch", "--probation", "3s"],
-            )
-        })
-        .collect();
+    let (volume, token, pods) = no_watch_trio(image, &dir);
     let counts = [1u64, 2, 3];
     for (pod, n) in pods.iter().zip(counts) {
-        pod.wait_version("1.0.0");
         pod.incr_n(0, n, "1.0.0");
     }
 

@@ -22,6 +22,14 @@ fn counted(pods: &[(Env, MoltProcess); 2], version: &str) {
     }
 }
 
+/// Both supervisors' logs, for failure messages.
+fn all_logs(pods: &[(Env, MoltProcess); 2]) -> String {
+    pods.iter()
+        .map(|(_, m)| m.log())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
 fn push_to(library: &str, pods: &[(Env, MoltProcess); 2]) -> Output {
     let (a, b) = (pods[0].1.control_base(), pods[1].1.control_base());
     run(&[
@@ -41,12 +49,7 @@ fn a_rolling_push_upgrades_every_supervisor() {
     let pods = two_supervisors("rolling-ok");
     let out = push_to(&lib("counter_v2"), &pods);
     let (stdout, stderr) = texts(&out);
-    let logs = || {
-        pods.iter()
-            .map(|(_, m)| m.log())
-            .collect::<Vec<_>>()
-            .join("\n---\n")
-    };
+    let logs = || all_logs(&pods);
     assert!(
         out.status.success(),
         "molt push --to exited {}:\n{stdout}{stderr}\n{}",
@@ -77,12 +80,7 @@ fn a_release_failing_probation_stops_the_rolling_push_at_the_first() {
     let version = "2.0.0-unhealthy";
     let out = push_to(&lib("fixture_unhealthy"), &pods);
     let (stdout, stderr) = texts(&out);
-    let logs = || {
-        pods.iter()
-            .map(|(_, m)| m.log())
-            .collect::<Vec<_>>()
-            .join("\n---\n")
-    };
+    let logs = || all_logs(&pods);
     assert_eq!(
         out.status.code(),
         Some(1),
