@@ -238,7 +238,7 @@ impl Supervisor {
                         "{app} {} → {}: swapped, paused {} µs, {} bytes of state in schema {}",
                         r.from,
                         r.to,
-                        r.pause.as_micros(),
+                        r.steps.pause.as_micros(),
                         r.state_bytes,
                         r.schema
                     ),
@@ -294,10 +294,10 @@ impl Supervisor {
                     .map_err(|e| refused(&e.step.to_string(), e.to_string()))?;
                 self.swap_seq.fetch_add(1, Ordering::SeqCst);
                 self.metrics
-                    .record_swap(SwapResult::Ok, Some(report.pause), Some(report.state_bytes));
+                    .record_swap(SwapResult::Ok, Some(report.steps.pause), Some(report.state_bytes));
                 self.metrics.set_active(app, version);
                 tracing::info!(
-                    from = %report.from, to = %report.to, pause_us = report.pause.as_micros() as u64,
+                    from = %report.from, to = %report.to, pause_us = report.steps.pause.as_micros() as u64,
                     state_bytes = report.state_bytes, schema = report.schema, "swapped"
                 );
                 let mut rec = self.record.lock();
@@ -586,7 +586,7 @@ fn swap_record(from: Option<String>, report: &SwapReport, error: Option<String>)
     SwapRecord {
         from,
         to: report.to.clone(),
-        pause_us: report.pause.as_micros() as u64,
+        pause_us: report.steps.pause.as_micros() as u64,
         ok: error.is_none(),
         error,
         state_bytes: report.state_bytes as u64,

@@ -38,6 +38,7 @@ mod test_apps;
 mod tests;
 
 pub use error::{Action, Cause, Step, SwapError};
+pub use pause::Steps;
 pub use swap::SwapReport;
 
 use crate::loader::{Hook, HookError, Instance, Plugin};

@@ -34,8 +34,8 @@ pub(crate) struct Timeline {
 }
 
 /// How long each step of a swap took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Steps {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Steps {
     /// Staging, while traffic flows.
     pub stage: Duration,
     /// From the first queued call to the moment traffic resumed: `drain + export + import +

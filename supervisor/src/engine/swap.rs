@@ -2,11 +2,10 @@
 
 use super::deadline::Worker;
 use super::error::{Action, Cause, Step, SwapError};
-use super::pause::{Mark, Timeline};
+use super::pause::{Mark, Steps, Timeline};
 use super::{Active, Engine};
 use crate::loader::{Hook, Plugin};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What a successful swap or rollback did, and how long each step took.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -19,19 +18,9 @@ pub struct SwapReport {
     pub schema: u32,
     /// Size of the exported state.
     pub state_bytes: usize,
-    /// Staging (checks while traffic flows): not part of the pause.
-    pub stage: Duration,
-    /// What callers felt: from the moment new calls started to queue to the moment they
-    /// resumed. Exactly `drain + export + import + switch`.
-    pub pause: Duration,
-    /// Waiting for in-flight calls.
-    pub drain: Duration,
-    /// The old version's `export_state`.
-    pub export: Duration,
-    /// The new version's `import_state`.
-    pub import: Duration,
-    /// Installing the new instance and opening the gate.
-    pub switch: Duration,
+    /// How long each step took; `steps.pause` is what callers felt.
+    #[serde(flatten)]
+    pub steps: Steps,
 }
 
 impl Engine {
@@ -174,12 +163,7 @@ impl Engine {
             to: to.version.clone(),
             schema,
             state_bytes,
-            stage: steps.stage,
-            pause: steps.pause,
-            drain: steps.drain,
-            export: steps.export,
-            import: steps.import,
-            switch: steps.switch,
+            steps,
         };
         tracing::info!(
             action = ?action,
@@ -187,10 +171,10 @@ impl Engine {
             to = %target.id(),
             schema,
             state_bytes,
-            pause_us = report.pause.as_micros() as u64,
-            drain_us = report.drain.as_micros() as u64,
-            export_us = report.export.as_micros() as u64,
-            import_us = report.import.as_micros() as u64,
+            pause_us = report.steps.pause.as_micros() as u64,
+            drain_us = report.steps.drain.as_micros() as u64,
+            export_us = report.steps.export.as_micros() as u64,
+            import_us = report.steps.import.as_micros() as u64,
             "swapped"
         );
         Ok((report, running))

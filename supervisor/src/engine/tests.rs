@@ -40,10 +40,10 @@ fn swap_and_rollback_move_the_state_and_report_the_pause() {
     let report = engine.swap(Plugin::from_app::<V2>("2.0.0")).unwrap();
     assert_eq!((report.from.as_str(), report.to.as_str()), ("1.0.0", "2.0.0"));
     assert_eq!((report.schema, report.state_bytes), (1, 8));
-    assert!(report.pause > Duration::ZERO);
+    assert!(report.steps.pause > Duration::ZERO);
     assert_eq!(
-        report.pause,
-        report.drain + report.export + report.import + report.switch
+        report.steps.pause,
+        report.steps.drain + report.steps.export + report.steps.import + report.steps.switch
     );
     let served = call(&engine, "GET", "/count");
     assert_eq!(
@@ -103,13 +103,13 @@ fn stage_is_not_in_the_pause() {
             );
         })
         .unwrap();
-    assert!(report.stage >= slow_stage, "{report:?}");
+    assert!(report.steps.stage >= slow_stage, "{report:?}");
     assert_eq!(
-        report.pause,
-        report.drain + report.export + report.import + report.switch
+        report.steps.pause,
+        report.steps.drain + report.steps.export + report.steps.import + report.steps.switch
     );
     assert!(
-        report.pause < report.stage,
+        report.steps.pause < report.steps.stage,
         "the slow stage is not in the pause: {report:?}"
     );
     assert_eq!(count(&engine), "3");
@@ -151,7 +151,7 @@ fn writer_preference_new_calls_queue_behind_a_waiting_swap() {
             (&*queued.version, queued.response.text()),
             ("2.0.0", "6".to_owned())
         );
-        assert!(report.drain <= report.pause);
+        assert!(report.steps.drain <= report.steps.pause);
     });
 }
 

@@ -95,9 +95,9 @@ fn one_size(
             .swap(Arc::clone(target))
             .with_context(|| format!("swap {i} at {}", size.label))?;
         if i >= 2 {
-            pause.push(micros(report.pause));
-            export.push(micros(report.export));
-            import.push(micros(report.import));
+            pause.push(micros(report.steps.pause));
+            export.push(micros(report.steps.export));
+            import.push(micros(report.steps.import));
             state_bytes = report.state_bytes as u64;
         }
         tick(size.label);

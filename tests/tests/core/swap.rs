@@ -85,22 +85,22 @@ fn count(engine: &Engine) -> u64 {
 
 /// The pause is reported, positive, and exactly the sum of the paused steps.
 fn assert_pause(report: &SwapReport) {
-    assert!(report.pause > std::time::Duration::ZERO, "{report:?}");
+    assert!(report.steps.pause > std::time::Duration::ZERO, "{report:?}");
     assert_eq!(
-        report.pause,
-        report.drain + report.export + report.import + report.switch,
+        report.steps.pause,
+        report.steps.drain + report.steps.export + report.steps.import + report.steps.switch,
         "{report:?}"
     );
     eprintln!(
         "{} -> {}: pause {:?} (drain {:?}, export {:?}, import {:?}, switch {:?}), stage {:?}",
         report.from,
         report.to,
-        report.pause,
-        report.drain,
-        report.export,
-        report.import,
-        report.switch,
-        report.stage
+        report.steps.pause,
+        report.steps.drain,
+        report.steps.export,
+        report.steps.import,
+        report.steps.switch,
+        report.steps.stage
     );
 }
 
