@@ -11,6 +11,8 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
+//! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
+//!   and upload paths) before the library is opened, and a key rotation;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
 //!
@@ -35,6 +37,8 @@ mod lifecycle;
 mod refusals;
 #[path = "daemon/rolling.rs"]
 mod rolling;
+#[path = "daemon/signing.rs"]
+mod signing;
 #[path = "daemon/startup.rs"]
 mod startup;
 
