@@ -60,6 +60,16 @@ impl<'a> Bytes<'a> {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
+    /// How many bytes are borrowed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte is borrowed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The bytes as UTF-8, or `""` when they are not.
     pub fn as_str(&self) -> &'a str {
         std::str::from_utf8(self.as_slice()).unwrap_or("")
@@ -193,7 +203,7 @@ pub struct RawResponse {
 /// Builds a fresh app instance; on error `err` receives a message.
 pub type CreateFn = unsafe extern "C" fn(out: *mut *mut c_void, err: *mut OwnedBuf) -> u32;
 /// Serves one request. Always fills `resp`; on a caught panic returns [`STATUS_PANIC`] with a
-/// 500 response whose body is the panic message.
+/// 500 response whose body is the panic message, which the host logs and never forwards.
 pub type HandleFn =
     unsafe extern "C" fn(app: *const c_void, req: *const crate::Request<'_>, resp: *mut RawResponse) -> u32;
 /// Serialises the state in `schema` into `out` (or an error message into `out`).
