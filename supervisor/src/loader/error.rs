@@ -64,14 +64,14 @@ pub enum LoadError {
         expected: u64,
     },
     /// The plugin was built against another ABI version.
-    #[error("library {library}: ABI version {found}, this supervisor speaks {expected}")]
+    #[error("library {library}: ABI version {found}, this supervisor loads ABI versions {supported:?}")]
     AbiVersion {
         /// The library.
         library: PathBuf,
         /// The version the plugin claims.
         found: u32,
-        /// [`molt_abi::ABI_VERSION`].
-        expected: u32,
+        /// [`molt_abi::ABI_VERSIONS`].
+        supported: &'static [u32],
     },
     /// The descriptor is smaller than the one this supervisor knows.
     #[error("library {library}: descriptor is {found} bytes, this supervisor needs at least {expected}")]
@@ -80,7 +80,7 @@ pub enum LoadError {
         library: PathBuf,
         /// The size the plugin claims.
         found: u32,
-        /// `size_of::<Descriptor>()`.
+        /// [`molt_abi::DESCRIPTOR_V1_SIZE`], the smallest descriptor of any ABI version.
         expected: u32,
     },
     /// The app name or version is not UTF-8.

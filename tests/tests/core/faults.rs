@@ -126,7 +126,7 @@ fn broken_libraries_are_refused_by_the_loader() {
             err,
             LoadError::AbiVersion {
                 found: 999,
-                expected: 1,
+                supported: &[1, 2],
                 ..
             }
         ),
@@ -134,7 +134,7 @@ fn broken_libraries_are_refused_by_the_loader() {
     );
     let text = err.to_string();
     assert!(
-        text.contains("libfixture_wrong_abi.so: ABI version 999, this supervisor speaks 1"),
+        text.contains("libfixture_wrong_abi.so: ABI version 999, this supervisor loads ABI versions [1, 2]"),
         "{text}"
     );
 
