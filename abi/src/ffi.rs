@@ -204,7 +204,7 @@ pub struct RawResponse {
 /// Builds a fresh app instance; on error `err` receives a message.
 pub type CreateFn = unsafe extern "C" fn(out: *mut *mut c_void, err: *mut OwnedBuf) -> u32;
 /// Serves one request. Always fills `resp`; on a caught panic returns [`STATUS_PANIC`] with a
-/// 500 response whose body is the panic message.
+/// 500 response whose body is the panic message, which the host logs and never forwards.
 pub type HandleFn =
     unsafe extern "C" fn(app: *const c_void, req: *const crate::Request<'_>, resp: *mut RawResponse) -> u32;
 /// Serialises the state in `schema` into `out` (or an error message into `out`).
