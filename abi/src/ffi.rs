@@ -71,6 +71,16 @@ impl<'a> Bytes<'a> {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
+    /// How many bytes are borrowed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte is borrowed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The bytes as UTF-8, or `""` when they are not.
     pub fn as_str(&self) -> &'a str {
         std::str::from_utf8(self.as_slice()).unwrap_or("")

@@ -104,5 +104,8 @@ pub use checks::check_app;
 pub use export::{descriptor, panic_message};
 pub use ffi::*;
 pub use host::*;
+
+/// The version of this crate (`molt-abi`), for messages that say what to build against.
+pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use request::{decode_headers, encode_headers, Request, Response};
 pub use tables::{Order, Table, TableError, Tables, Update};

@@ -24,6 +24,7 @@ mod copy;
 mod elf;
 mod error;
 mod instance;
+mod kind;
 
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
@@ -38,6 +39,33 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// `name version` of a descriptor built against another ABI version, for the refusal's
+/// message; `None` when its size does not cover those fields or they are not short UTF-8.
+///
+/// # Safety
+/// `ptr` points at a descriptor with molt's magic whose fixed header says `size` bytes.
+/// Descriptor fields are only ever appended (the ABI's rule for every version), so `name` and
+/// `version` sit where this build's `Descriptor` has them in every version that has them.
+unsafe fn app_label(ptr: *const Descriptor, size: u32) -> Option<String> {
+    let end = std::mem::offset_of!(Descriptor, version) + std::mem::size_of::<molt_abi::Bytes<'static>>();
+    if (size as usize) < end {
+        return None;
+    }
+    // SAFETY: the caller's promise and the size check: both fields lie inside the descriptor.
+    let (name, version) = unsafe {
+        (
+            std::ptr::addr_of!((*ptr).name).read(),
+            std::ptr::addr_of!((*ptr).version).read(),
+        )
+    };
+    if name.len() > 256 || version.len() > 256 {
+        return None;
+    }
+    // Both are `'static` strings of the plugin's, whose library is open while this runs.
+    let text = |b: molt_abi::Bytes<'static>| std::str::from_utf8(b.as_slice()).ok().map(str::to_owned);
+    Some(format!("app {} {}", text(name)?, text(version)?))
+}
 
 /// What a plugin says about itself, copied out of its descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -137,6 +165,7 @@ impl Plugin {
             run_dir: run_dir.to_owned(),
             source,
         };
+        kind::check(library)?;
         let copy = RunCopy::create(library, run_dir).map_err(copy_error)?;
         if let Err(past) = elf::check_extent(copy.path()).map_err(copy_error)? {
             return Err(LoadError::Truncated {
@@ -201,8 +230,11 @@ impl Plugin {
             });
         }
         if !ABI_VERSIONS.contains(&abi_version) {
+            // SAFETY: magic and size come from the fixed header just read; see `app_label`.
+            let app = unsafe { app_label(ptr, size) };
             return Err(LoadError::AbiVersion {
                 library,
+                app,
                 found: abi_version,
                 supported: ABI_VERSIONS,
             });

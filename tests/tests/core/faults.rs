@@ -134,7 +134,10 @@ fn broken_libraries_are_refused_by_the_loader() {
     );
     let text = err.to_string();
     assert!(
-        text.contains("libfixture_wrong_abi.so: ABI version 999, this supervisor loads ABI versions [1, 2]"),
+        text.contains(
+            "libfixture_wrong_abi.so: app counter 2.0.0-wrong-abi was built against molt ABI version 999, \
+             this supervisor loads ABI versions [1, 2]; rebuild it against molt-abi 0.1.0 (ABI 2)"
+        ),
         "{text}"
     );
 

@@ -44,7 +44,26 @@ fn non_elf_and_truncated_files_are_refused() {
         assert!(err.to_string().contains(&cut_file.display().to_string()), "{err}");
     }
     let missing = Plugin::load(&dir.join("volume/absent.so"), &run, &Expect::any()).unwrap_err();
-    assert!(matches!(missing, LoadError::Copy { .. }), "{missing}");
+    assert!(matches!(missing, LoadError::NotFound { .. }), "{missing}");
+    assert!(missing.to_string().contains("crate-type"), "{missing}");
+    // The rlib cargo builds beside the cdylib is named for what it is, and a crate built as an
+    // rlib only (no `.so`) is told what to add to Cargo.toml.
+    let rlib = plugin("counter_v1").with_extension("rlib");
+    let err = Plugin::load(&rlib, &run, &Expect::any()).unwrap_err();
+    assert!(matches!(err, LoadError::StaticLibrary { .. }), "{err}");
+    assert!(
+        err.to_string().contains("crate-type = [\"cdylib\", \"rlib\"]"),
+        "{err}"
+    );
+    let only_rlib = dir.write(
+        "volume/rlib-only/libcounter_v1.rlib",
+        std::fs::read(&rlib).unwrap(),
+    );
+    let err = Plugin::load(&only_rlib.with_extension("so"), &run, &Expect::any()).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::NotFound { rlib: Some(r), .. } if *r == only_rlib),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_dir(&run).unwrap().count(),
         0,
