@@ -16,6 +16,7 @@ mod boot;
 mod config;
 mod control_api;
 mod error;
+mod leftovers;
 mod probation;
 mod reconcile;
 mod refusal;

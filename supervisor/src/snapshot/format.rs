@@ -84,8 +84,20 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
 pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
     let file = File::open(path)?;
     let file_len = file.metadata()?.len();
-    let mut r = BufReader::with_capacity(1 << 16, file);
+    decode_from(BufReader::with_capacity(1 << 16, file), file_len)
+}
 
+/// Checks snapshot bytes held in memory (the same checks as a file gets).
+pub(super) fn decode_bytes(bytes: &[u8]) -> Result<Snapshot, Corruption> {
+    decode_from(bytes, bytes.len() as u64).map_err(|failure| match failure {
+        ReadFailure::Corrupt(c) => c,
+        // Reading a slice cannot fail; were it to, the bytes could not be judged whole.
+        ReadFailure::Io(e) => Corruption::Truncated(format!("unreadable: {e}")),
+    })
+}
+
+/// Reads a snapshot of `file_len` bytes from `r` and checks it.
+fn decode_from(mut r: impl BufRead, file_len: u64) -> Result<Snapshot, ReadFailure> {
     let magic = read_line(&mut r, MAX_MAGIC_LINE)?;
     if !magic.starts_with(MAGIC) {
         return Err(if MAGIC.starts_with(&magic) {

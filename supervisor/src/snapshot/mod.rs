@@ -145,6 +145,19 @@ fn aside_note(moved_to: &Option<PathBuf>) -> String {
     }
 }
 
+/// Checks a snapshot held in memory: the same checks [`read_snapshot`] runs on a file.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, Corruption> {
+    format::decode_bytes(bytes)
+}
+
+/// A snapshot in the file format, in memory (what [`SnapshotStore::write`] writes).
+pub fn encode_snapshot(snap: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::with_capacity(snap.bytes.len() + 256);
+    // Writing into a Vec cannot fail, and the header of strings and integers always serializes.
+    format::encode(&mut out, snap).expect("encoding a snapshot into memory");
+    out
+}
+
 /// Reads and checks one snapshot file, without moving it whatever the outcome.
 pub fn read_snapshot(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
     format::decode(path).map_err(|failure| match failure {
