@@ -13,17 +13,23 @@ impl Supervisor {
             return Ok(None);
         };
         let plugin = engine.active();
+        // Taken before the export: every request answered before this instant is in the state.
+        let exported_at = std::time::SystemTime::now();
+        tracing::trace!(target: "molt::phase", step = "export", "snapshot");
         let written = engine
             .export_state()
             .map_err(|e| e.to_string())
             .and_then(|state| {
                 let bytes = state.bytes.len() as u64;
-                let snap = Snapshot::new(
-                    &self.config.app,
-                    &plugin.info().version,
-                    state.schema,
-                    state.bytes,
-                );
+                let snap = Snapshot {
+                    written_at: exported_at,
+                    ..Snapshot::new(
+                        &self.config.app,
+                        &plugin.info().version,
+                        state.schema,
+                        state.bytes,
+                    )
+                };
                 self.snapshots
                     .write(&snap)
                     .map(|path| (path, bytes))
@@ -33,6 +39,7 @@ impl Supervisor {
         match written {
             Ok((path, bytes)) => {
                 tracing::debug!(path = %path.display(), bytes, "snapshot written");
+                tracing::trace!(target: "molt::phase", step = "written", "snapshot");
                 self.record.lock().last_snapshot = Some(SnapshotRecord {
                     path: path.display().to_string(),
                     bytes,

@@ -12,6 +12,7 @@ impl Supervisor {
     /// claims, before anything is written.
     pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
         let release = format!("{} {}", info.app, info.version);
+        tracing::trace!(target: "molt::phase", step = "upload", %release, "push");
         let refuse = |step: &str, error: String| {
             let refusal = self.refuse(
                 &info.version,

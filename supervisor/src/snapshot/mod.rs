@@ -48,7 +48,8 @@ pub struct Snapshot {
     pub schema: u32,
     /// The exported state.
     pub bytes: Vec<u8>,
-    /// When the state was exported (kept to the millisecond).
+    /// When the state was exported (kept to the millisecond). The supervisor takes it just
+    /// before the export starts: every request answered before it is in `bytes`.
     pub written_at: SystemTime,
 }
 
