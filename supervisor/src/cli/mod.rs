@@ -6,6 +6,7 @@
 mod activate;
 mod check;
 mod demo;
+mod new;
 mod push;
 mod releases;
 mod run;
@@ -52,6 +53,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
+    /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
+    New(new::NewArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
 }
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
+        Command::New(args) => new::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {
