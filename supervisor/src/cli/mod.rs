@@ -6,6 +6,7 @@
 mod activate;
 mod check;
 mod demo;
+mod keygen;
 mod new;
 mod push;
 mod releases;
@@ -51,6 +52,8 @@ pub enum Command {
     Releases(releases::ReleasesArgs),
     /// Show what a supervisor runs.
     Status(status::StatusArgs),
+    /// Make an ed25519 key pair for signing releases.
+    Keygen(keygen::KeygenArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
     /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => activate::rollback(args),
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
         Command::New(args) => new::run(args),
         Command::Demo(args) => demo::run(args),
