@@ -150,6 +150,8 @@ pub enum Hook {
     Import,
     /// `health`.
     Health,
+    /// `tick`: periodic work.
+    Tick,
 }
 
 impl fmt::Display for Hook {
@@ -160,6 +162,7 @@ impl fmt::Display for Hook {
             Hook::Export => "export_state",
             Hook::Import => "import_state",
             Hook::Health => "health",
+            Hook::Tick => "tick",
         })
     }
 }

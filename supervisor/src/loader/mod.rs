@@ -32,8 +32,8 @@ pub use instance::Instance;
 use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
-    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, ABI_MAGIC,
-    ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
+    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, TickFn,
+    ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -86,6 +86,8 @@ pub struct PluginInfo {
     pub table_upgrades: Vec<u32>,
     /// Older table schemas it downgrades records to.
     pub table_downgrades: Vec<u32>,
+    /// How often it wants its `tick` hook called, in milliseconds (0: it has none).
+    pub tick_interval_ms: u32,
     /// The ABI version it was built against.
     pub abi_version: u32,
     /// Where it was loaded from (the release volume, not the private copy).
@@ -120,6 +122,7 @@ pub(crate) struct Hooks {
     pub(crate) health: HealthFn,
     pub(crate) destroy: DestroyFn,
     pub(crate) free_buffer: FreeBufferFn,
+    pub(crate) tick: Option<TickFn>,
 }
 
 impl Hooks {
@@ -132,6 +135,7 @@ impl Hooks {
             health: d.health,
             destroy: d.destroy,
             free_buffer: d.free_buffer,
+            tick: d.tick.filter(|_| d.tick_interval_ms > 0),
         }
     }
 }
@@ -298,6 +302,7 @@ impl Plugin {
             table_schema: d.table_schema,
             table_upgrades: d.table_upgrades.as_slice().to_vec(),
             table_downgrades: d.table_downgrades.as_slice().to_vec(),
+            tick_interval_ms: if d.tick.is_some() { d.tick_interval_ms } else { 0 },
             abi_version: d.abi_version,
             library,
         };
