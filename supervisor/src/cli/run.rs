@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// not be mounted noexec.
     #[arg(long, env = "MOLT_RUN_DIR")]
     run_dir: Option<PathBuf>,
+    /// How long opening an uploaded library (in a child process) may take before it is refused.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    inspect_timeout: Duration,
     /// Write the bound addresses and pid here as JSON once serving (useful with port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
@@ -75,6 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         discard_corrupt_state: args.discard_corrupt_state,
         addr_file: args.addr_file,
         run_dir: args.run_dir,
+        inspect_timeout: args.inspect_timeout,
         ..RunConfig::new(args.volume, args.app)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

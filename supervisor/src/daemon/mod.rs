@@ -55,6 +55,8 @@ pub struct RunConfig {
     /// Where private copies of libraries are loaded from (default: the system temp dir). Must
     /// allow executable mappings: not a `noexec` mount.
     pub run_dir: Option<PathBuf>,
+    /// How long opening an uploaded library in the inspecting child process may take.
+    pub inspect_timeout: Duration,
 }
 
 impl RunConfig {
@@ -77,6 +79,7 @@ impl RunConfig {
             addr_file: None,
             shutdown_grace: Duration::from_secs(5),
             run_dir: None,
+            inspect_timeout: crate::inspect::DEFAULT_DEADLINE,
         }
     }
 }

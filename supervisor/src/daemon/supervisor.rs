@@ -27,6 +27,8 @@ pub struct Supervisor {
     instance: String,
     snapshots: SnapshotStore,
     run_dir: tempfile::TempDir,
+    /// Opens libraries that are only stored or checked, in a child process.
+    inspector: crate::inspect::Inspector,
     engine: OnceLock<Engine>,
     metrics: Arc<Metrics>,
     record: Mutex<Record>,
@@ -94,7 +96,11 @@ impl Supervisor {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not clean leftovers of interrupted pushes"),
         }
+        let inspector = crate::inspect::Inspector::current()
+            .map_err(|source| super::io("finding the molt binary (for inspecting uploads)", source))?
+            .with_deadline(config.inspect_timeout);
         let sup = Supervisor {
+            inspector,
             snapshots: SnapshotStore::new(&state_dir),
             volume,
             instance,
@@ -284,8 +290,12 @@ impl Supervisor {
             name: Some(app.clone()),
             version: Some(version.to_owned()),
             state_schema: Some(verified.manifest.state_schema),
+            sha256: Some(verified.manifest.sha256.clone()),
         };
-        let plugin = Plugin::load(&verified.library, self.run_dir.path(), &expect)
+        // The release passed the volume's checks and is what `current` names: it is loaded to
+        // be run, in this process. The loader hashes the bytes it copies and loads, so a file
+        // swapped on the volume after the check above is refused, not run.
+        let plugin = Plugin::load_trusted(&verified.library, self.run_dir.path(), &expect)
             .map_err(|e| refused("load", format!("release {release}: {e}")))?;
         match self.engine.get() {
             Some(engine) => {
