@@ -11,6 +11,7 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
+//! - `serving`: the volume watcher is not woken by reads of `current`;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
 //!
@@ -35,6 +36,8 @@ mod lifecycle;
 mod refusals;
 #[path = "daemon/rolling.rs"]
 mod rolling;
+#[path = "daemon/serving.rs"]
+mod serving;
 #[path = "daemon/startup.rs"]
 mod startup;
 

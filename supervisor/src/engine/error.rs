@@ -29,7 +29,7 @@ impl fmt::Display for Action {
     }
 }
 
-/// The step of the swap protocol that failed (DESIGN.md, "The swap protocol").
+/// The step of the swap protocol that failed (docs/DESIGN.md, "The swap protocol").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {

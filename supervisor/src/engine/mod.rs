@@ -1,5 +1,5 @@
 //! The swap engine: serves calls through the active instance and swaps in new versions in
-//! place, migrating the state, with the measured pause of DESIGN.md's swap protocol.
+//! place, migrating the state, with the measured pause of docs/DESIGN.md's swap protocol.
 //!
 //! # The gate
 //! The active instance sits behind a `parking_lot::RwLock`, the gate. Every call holds a read

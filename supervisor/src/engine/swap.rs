@@ -24,7 +24,7 @@ pub struct SwapReport {
 }
 
 impl Engine {
-    /// Swaps to `plugin`, moving the state across (DESIGN.md's steps 1 to 5). On success the
+    /// Swaps to `plugin`, moving the state across (docs/DESIGN.md, The swap protocol, steps 1 to 5). On success the
     /// replaced version is kept for [`Engine::rollback`]. On failure nothing changed: the
     /// running version serves on with its state, and the error says which step failed, why,
     /// and what is still serving.

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) enum Report {
     /// The library opened and its descriptor passed.
-    Ok(super::Inspection),
+    Ok(Box<super::Inspection>),
     /// The loader refused it (its message).
     Refused(String),
 }
@@ -57,7 +57,7 @@ pub fn child_main(args: ChildArgs) -> ExitCode {
         })
     });
     let report = match report {
-        Ok(inspection) => Report::Ok(inspection),
+        Ok(inspection) => Report::Ok(Box::new(inspection)),
         Err(e) => Report::Refused(e.to_string()),
     };
     let written = serde_json::to_vec(&report)

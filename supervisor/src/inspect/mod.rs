@@ -213,7 +213,7 @@ impl Inspector {
             _ => None,
         };
         match parsed {
-            Some(child::Report::Ok(inspection)) => Ok(inspection),
+            Some(child::Report::Ok(inspection)) => Ok(*inspection),
             Some(child::Report::Refused(message)) => Err(InspectError::Refused(message)),
             None => Err(InspectError::Exited {
                 library: library.to_owned(),
