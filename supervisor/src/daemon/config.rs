@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub run_dir: Option<PathBuf>,
     /// How long opening an uploaded library in the inspecting child process may take.
     pub inspect_timeout: Duration,
+    /// The keys releases must be signed by (empty: signatures not required).
+    pub trusted_keys: crate::signing::TrustedKeys,
 }
 
 impl RunConfig {
@@ -65,6 +67,7 @@ impl RunConfig {
             shutdown_grace: Duration::from_secs(5),
             run_dir: None,
             inspect_timeout: crate::inspect::DEFAULT_DEADLINE,
+            trusted_keys: crate::signing::TrustedKeys::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ fn upload_info(library: &Path, version: &str) -> UploadInfo {
         abi: molt_abi::ABI_VERSION,
         file: library.file_name().unwrap().to_string_lossy().into_owned(),
         sha256: molt_supervisor::manifest::sha256_file(library).unwrap(),
+        signature: None,
     }
 }
 
