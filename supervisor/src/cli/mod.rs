@@ -7,6 +7,7 @@ mod activate;
 mod check;
 mod demo;
 mod keygen;
+mod new;
 mod push;
 mod releases;
 mod run;
@@ -55,6 +56,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Inspect a library: open it in a child process and check it against the ABI.
     Check(check::CheckArgs),
+    /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
+    New(new::NewArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
     /// Internal: open a library in this (child) process and report on it (see `inspect`).
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
+        Command::New(args) => new::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Inspect(_) => unreachable!("handled above"),
     };
