@@ -12,6 +12,7 @@
 //! - [`manifest`]: `release.toml`, checksums.
 //! - [`volume`]: the release volume: releases, the `current` pointer, atomic pushes.
 //! - [`snapshot`]: state snapshots that outlive the process.
+//! - [`tables`]: app state the supervisor owns (ABI version 2), shared by every version.
 //! - [`front`]: the HTTP/1.1 front that serves app traffic.
 //! - [`control`]: the control API (status, metrics, upload, activate, rollback).
 //! - [`metrics`]: Prometheus metrics.
@@ -30,5 +31,6 @@ pub mod loader;
 pub mod manifest;
 pub mod metrics;
 pub mod snapshot;
+pub mod tables;
 pub mod volume;
 pub mod watcher;
