@@ -9,7 +9,8 @@
 
 use crate::tables::{Change, RecordFailure, Table, TableStore};
 use molt_abi::{
-    Bytes, HostApi, Sink, Updater, Visitor, TABLE_ABSENT, TABLE_FAILED, TABLE_FOUND, UPDATE_DELETE, UPDATE_SET,
+    Bytes, HostApi, Sink, Updater, Visitor, TABLE_ABSENT, TABLE_FAILED, TABLE_FOUND, UPDATE_DELETE,
+    UPDATE_SET,
 };
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -120,7 +121,9 @@ unsafe extern "C" fn get(ctx: *const c_void, t: *const c_void, key: Bytes<'_>, v
 unsafe extern "C" fn put(ctx: *const c_void, t: *const c_void, key: Bytes<'_>, value: Bytes<'_>) -> u32 {
     // SAFETY: as in `get`.
     let (host, t) = unsafe { (context(ctx), table(t)) };
-    guarded("put", || Ok(found(!t.put(key.as_slice(), host.schema, value.as_slice()))))
+    guarded("put", || {
+        Ok(found(!t.put(key.as_slice(), host.schema, value.as_slice())))
+    })
 }
 
 unsafe extern "C" fn delete(_ctx: *const c_void, t: *const c_void, key: Bytes<'_>) -> u32 {
@@ -144,7 +147,12 @@ pub(crate) fn sink(slot: &mut Option<Vec<u8>>) -> Sink {
     }
 }
 
-unsafe extern "C" fn update(ctx: *const c_void, t: *const c_void, key: Bytes<'_>, updater: *mut Updater) -> u32 {
+unsafe extern "C" fn update(
+    ctx: *const c_void,
+    t: *const c_void,
+    key: Bytes<'_>,
+    updater: *mut Updater,
+) -> u32 {
     // SAFETY: as in `get`.
     let (host, t) = unsafe { (context(ctx), table(t)) };
     guarded("update", || {

@@ -34,7 +34,10 @@ unsafe impl Sync for Instance {}
 
 impl Instance {
     /// The `create` hook, or `create_in` with `tables` when the plugin has it.
-    pub(super) fn create(plugin: &Arc<Plugin>, tables: Option<&Arc<TableStore>>) -> Result<Instance, HookError> {
+    pub(super) fn create(
+        plugin: &Arc<Plugin>,
+        tables: Option<&Arc<TableStore>>,
+    ) -> Result<Instance, HookError> {
         let mut out: *mut c_void = ptr::null_mut();
         let mut err = OwnedBuf::EMPTY;
         let (host, status) = match (tables, plugin.hooks.create_in) {
@@ -73,7 +76,9 @@ impl Instance {
                 (Some(host), status)
             }
             // SAFETY: as in `create`; `state` is borrowed for the call only.
-            _ => (None, unsafe { (plugin.hooks.import_state)(schema, bytes, &mut out, &mut err) }),
+            _ => (None, unsafe {
+                (plugin.hooks.import_state)(schema, bytes, &mut out, &mut err)
+            }),
         };
         Self::built(plugin, host, Hook::Import, status, out, err)
     }

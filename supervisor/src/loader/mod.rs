@@ -25,8 +25,8 @@ mod elf;
 mod error;
 mod host;
 mod instance;
-mod record;
 mod kind;
+mod record;
 
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
@@ -37,8 +37,7 @@ use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
     App, CreateFn, CreateInFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn,
-    ImportInFn, RecordFn, ABI_MAGIC,
-    ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
+    ImportInFn, RecordFn, ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::mem::MaybeUninit;

@@ -72,13 +72,15 @@ pub fn key_text(key: &[u8]) -> String {
 impl Conversion {
     /// Converts one record, naming it on failure.
     pub(crate) fn run(&self, table: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, RecordFailure> {
-        self.hook.convert(table, key, value).map_err(|message| RecordFailure {
-            table: table.to_owned(),
-            key: key_text(key),
-            from: self.from,
-            to: self.to,
-            by: self.by.clone(),
-            message,
-        })
+        self.hook
+            .convert(table, key, value)
+            .map_err(|message| RecordFailure {
+                table: table.to_owned(),
+                key: key_text(key),
+                from: self.from,
+                to: self.to,
+                by: self.by.clone(),
+                message,
+            })
     }
 }

@@ -147,7 +147,10 @@ fn check(conversion: &Conversion, table: &str, key: &[u8], record: &Record) -> R
             from: record.schema,
             to: conversion.to,
             by: conversion.by.clone(),
-            message: format!("the record is in table schema {}, not {}", record.schema, conversion.from),
+            message: format!(
+                "the record is in table schema {}, not {}",
+                record.schema, conversion.from
+            ),
         });
     }
     conversion.run(table, key, &record.value).map(|_| true)

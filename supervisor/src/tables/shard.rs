@@ -105,6 +105,9 @@ mod tests {
         assert_eq!(shard.bytes, 0);
         assert_eq!(shard.dirty.unwrap().len(), 1, "one key written, twice");
         assert!(shard_of(b"k1") < SHARDS);
-        assert_ne!((0..64).map(|i| shard_of(format!("k{i}").as_bytes())).max(), Some(0));
+        assert_ne!(
+            (0..64).map(|i| shard_of(format!("k{i}").as_bytes())).max(),
+            Some(0)
+        );
     }
 }

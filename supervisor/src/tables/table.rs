@@ -18,6 +18,9 @@ pub(crate) type Pending = RwLock<Option<Arc<Conversion>>>;
 /// Records copied out of a shard, to use without its lock.
 pub(crate) type Batch = Vec<(Box<[u8]>, Record)>;
 
+/// A shard's records copied out for an ordered scan, not visited yet.
+type Queue = VecDeque<(Box<[u8]>, Record)>;
+
 /// At most this many records are copied out of a shard under one lock hold.
 pub(crate) const BATCH_RECORDS: usize = 256;
 /// ... and at most about this many bytes.
@@ -101,7 +104,12 @@ impl Table {
     }
 
     /// Runs `f` on the value of `key` in schema `want`, in place; `None` when absent.
-    pub fn get<R>(&self, key: &[u8], want: u32, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, RecordFailure> {
+    pub fn get<R>(
+        &self,
+        key: &[u8],
+        want: u32,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, RecordFailure> {
         let shard = self.shard(key);
         {
             let guard = shard.read();
@@ -242,11 +250,11 @@ impl Table {
             return outcome;
         }
         // Ordered: one cursor per shard, merged by a heap of each shard's next key.
-        let mut buffers: Vec<VecDeque<(Box<[u8]>, Record)>> = (0..SHARDS).map(|_| VecDeque::new()).collect();
+        let mut buffers: Vec<Queue> = (0..SHARDS).map(|_| VecDeque::new()).collect();
         let mut after: Vec<Option<Box<[u8]>>> = vec![None; SHARDS];
-        let mut done = vec![false; SHARDS];
+        let mut done = [false; SHARDS];
         let mut heap = BinaryHeap::new();
-        let mut refill = |shard: usize, buffers: &mut Vec<VecDeque<(Box<[u8]>, Record)>>| {
+        let mut refill = |shard: usize, buffers: &mut Vec<Queue>| {
             if buffers[shard].is_empty() && !done[shard] {
                 let batch = self.batch(shard, after[shard].as_deref());
                 match batch.last() {
@@ -263,7 +271,9 @@ impl Table {
             }
         }
         while let Some(Reverse((_, shard))) = heap.pop() {
-            let Some((key, record)) = buffers[shard].pop_front() else { continue };
+            let Some((key, record)) = buffers[shard].pop_front() else {
+                continue;
+            };
             let converted = value_of(&key, &record)?;
             if visit(&key, converted.as_deref().unwrap_or(&record.value)) {
                 return Ok(());

@@ -49,11 +49,12 @@ fn get_put_delete_update_count() {
         .unwrap();
     assert!(existed);
     assert_eq!(value(&t, "x", 1).as_deref(), Some("42"));
-    assert!(!t.update(b"y", 1, |old| {
-        assert!(old.is_none());
-        Change::Keep
-    })
-    .unwrap());
+    assert!(!t
+        .update(b"y", 1, |old| {
+            assert!(old.is_none());
+            Change::Keep
+        })
+        .unwrap());
     assert!(t.update(b"x", 1, |_| Change::Delete).unwrap());
     assert!(!t.delete(b"x"));
     assert_eq!((t.count(), store.records(), store.bytes()), (0, 0, 0));
@@ -77,7 +78,9 @@ fn concurrent_updates_of_one_key_lose_nothing() {
             });
         }
     });
-    let n = t.get(b"hot", 1, |v| u64::from_le_bytes(v.try_into().unwrap())).unwrap();
+    let n = t
+        .get(b"hot", 1, |v| u64::from_le_bytes(v.try_into().unwrap()))
+        .unwrap();
     assert_eq!(n, Some(8000));
     assert_eq!(t.count(), 101);
 }
@@ -116,7 +119,11 @@ fn a_schema_change_validates_tracks_flips_and_converts_lazily() {
     t.put(b"new", 1, b"n");
     assert_eq!(store.validate_written(&conversion).unwrap(), 2);
     assert_eq!(store.validate_written(&conversion).unwrap(), 0);
-    assert_eq!(value(&t, "k0002", 1).as_deref(), Some("2"), "nothing converted yet");
+    assert_eq!(
+        value(&t, "k0002", 1).as_deref(),
+        Some("2"),
+        "nothing converted yet"
+    );
     store.flip(Arc::clone(&conversion));
     assert_eq!(store.schema(), 2);
     // The new version reads schema 2: converted on first read, in place.
