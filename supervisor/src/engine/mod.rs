@@ -37,10 +37,12 @@ mod tables;
 mod test_apps;
 #[cfg(test)]
 mod tests;
+mod tick;
 
 pub use error::{Action, Cause, Step, SwapError};
 pub use pause::Steps;
 pub use swap::{SwapReport, TablesReport};
+pub use tick::Ticked;
 
 use crate::loader::{Hook, HookError, Instance, Plugin};
 use crate::tables::TableStore;
