@@ -13,6 +13,8 @@
 //! - [`volume`]: the release volume: releases, the `current` pointer, atomic pushes.
 //! - [`snapshot`]: state snapshots that outlive the process.
 //! - [`front`]: the HTTP/1.1 front that serves app traffic.
+//! - [`inline`]: the bound on app calls made on runtime workers, and its watchdog.
+//! - [`listener`]: accepting connections under a cap, backing off on accept errors.
 //! - [`control`]: the control API (status, metrics, upload, activate, rollback).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`watcher`]: notices when `current` changes on the volume (inotify, or polling).
@@ -26,6 +28,8 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod front;
+pub mod inline;
+pub mod listener;
 pub mod loader;
 pub mod manifest;
 pub mod metrics;

@@ -26,6 +26,7 @@
 //! | `fixture_panic_handle` | `1.1.0-panic-handle`: counter v1 whose `GET /boom` panics |
 //! | `fixture_unhealthy` | `2.0.0-unhealthy`: imports fine, health fails, `GET /count` is 500 |
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
+//! | `fixture_block_handle` | `1.1.0-block-handle`: counter v1 whose `POST /block` waits for `POST /release`, `GET /sleep` sleeps 1 s |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

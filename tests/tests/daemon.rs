@@ -11,7 +11,8 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
-//! - `serving`: the volume watcher is not woken by reads of `current`;
+//! - `serving`: the volume watcher is not woken by reads of `current`; handlers that block
+//!   (a fixture whose handlers wait or sleep) do not stop other connections being served;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
 //!
