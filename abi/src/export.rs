@@ -58,6 +58,13 @@ pub const fn descriptor<A: App>(version: &'static str) -> Descriptor {
         health: health::<A>,
         destroy: destroy::<A>,
         free_buffer,
+        table_schema: A::TABLE_SCHEMA,
+        table_upgrades: Slice::new(A::TABLE_UPGRADES),
+        table_downgrades: Slice::new(A::TABLE_DOWNGRADES),
+        create_in: Some(crate::export_tables::create_in::<A>),
+        import_in: Some(crate::export_tables::import_in::<A>),
+        upgrade_record: Some(crate::export_tables::upgrade_record::<A>),
+        downgrade_record: Some(crate::export_tables::downgrade_record::<A>),
     }
 }
 
@@ -68,7 +75,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs a hook, catching a panic (without a backtrace: see `panic.rs`). `Err` carries the
 /// status and the message.
-fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, String)> {
+pub(crate) fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, String)> {
     match crate::panic::catch(hook) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err((STATUS_ERROR, e.0)),
@@ -80,7 +87,7 @@ fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, Str
 ///
 /// # Safety
 /// `out` and `err` must be valid for writes.
-unsafe fn finish_instance<A>(
+pub(crate) unsafe fn finish_instance<A>(
     result: Result<A, (u32, String)>,
     out: *mut *mut c_void,
     err: *mut OwnedBuf,

@@ -11,6 +11,8 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
+//! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
+//!   and upload paths) before the library is opened, and a key rotation;
 //! - `serving`: the volume watcher is not woken by reads of `current`; handlers that block
 //!   (a fixture whose handlers wait or sleep) do not stop other connections being served;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
@@ -39,6 +41,8 @@ mod refusals;
 mod rolling;
 #[path = "daemon/serving.rs"]
 mod serving;
+#[path = "daemon/signing.rs"]
+mod signing;
 #[path = "daemon/startup.rs"]
 mod startup;
 

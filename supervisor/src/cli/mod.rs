@@ -6,6 +6,8 @@
 mod activate;
 mod check;
 mod demo;
+mod keygen;
+mod new;
 mod push;
 mod releases;
 mod run;
@@ -50,8 +52,12 @@ pub enum Command {
     Releases(releases::ReleasesArgs),
     /// Show what a supervisor runs.
     Status(status::StatusArgs),
+    /// Make an ed25519 key pair for signing releases.
+    Keygen(keygen::KeygenArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
+    /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
+    New(new::NewArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
 }
@@ -73,7 +79,9 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => activate::rollback(args),
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
+        Command::New(args) => new::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

@@ -89,10 +89,11 @@ pub enum LoadError {
     },
     /// The plugin was built against another ABI version.
     #[error(
-        "library {library}: {} was built against molt ABI version {found}, this supervisor speaks {expected}; \
-         rebuild it against molt-abi {} (ABI {expected})",
+        "library {library}: {} was built against molt ABI version {found}, this supervisor loads \
+         ABI versions {supported:?}; rebuild it against molt-abi {} (ABI {})",
         app.as_deref().unwrap_or("the app"),
-        molt_abi::CRATE_VERSION
+        molt_abi::CRATE_VERSION,
+        molt_abi::ABI_VERSION
     )]
     AbiVersion {
         /// The library.
@@ -101,8 +102,8 @@ pub enum LoadError {
         app: Option<String>,
         /// The version the plugin claims.
         found: u32,
-        /// [`molt_abi::ABI_VERSION`].
-        expected: u32,
+        /// [`molt_abi::ABI_VERSIONS`].
+        supported: &'static [u32],
     },
     /// The descriptor is smaller than the one this supervisor knows.
     #[error("library {library}: descriptor is {found} bytes, this supervisor needs at least {expected}")]
@@ -111,7 +112,7 @@ pub enum LoadError {
         library: PathBuf,
         /// The size the plugin claims.
         found: u32,
-        /// `size_of::<Descriptor>()`.
+        /// [`molt_abi::DESCRIPTOR_V1_SIZE`], the smallest descriptor of any ABI version.
         expected: u32,
     },
     /// The app name or version is not UTF-8.

@@ -33,9 +33,10 @@ use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
     App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, ABI_MAGIC,
-    ABI_VERSION, ENTRY_SYMBOL,
+    ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,6 +80,12 @@ pub struct PluginInfo {
     pub imports: Vec<u32>,
     /// Schemas it can export.
     pub exports: Vec<u32>,
+    /// The schema of the records it keeps in tables (0: none; ABI version 2).
+    pub table_schema: u32,
+    /// Older table schemas it upgrades records from.
+    pub table_upgrades: Vec<u32>,
+    /// Older table schemas it downgrades records to.
+    pub table_downgrades: Vec<u32>,
     /// The ABI version it was built against.
     pub abi_version: u32,
     /// Where it was loaded from (the release volume, not the private copy).
@@ -222,17 +229,17 @@ impl Plugin {
                 expected: ABI_MAGIC,
             });
         }
-        if abi_version != ABI_VERSION {
+        if !ABI_VERSIONS.contains(&abi_version) {
             // SAFETY: magic and size come from the fixed header just read; see `app_label`.
             let app = unsafe { app_label(ptr, size) };
             return Err(LoadError::AbiVersion {
                 library,
                 app,
                 found: abi_version,
-                expected: ABI_VERSION,
+                supported: ABI_VERSIONS,
             });
         }
-        let expected = std::mem::size_of::<Descriptor>() as u32;
+        let expected = DESCRIPTOR_V1_SIZE as u32;
         if size < expected {
             return Err(LoadError::DescriptorSize {
                 library,
@@ -240,10 +247,25 @@ impl Plugin {
                 expected,
             });
         }
-        // SAFETY: magic, version and size say this is a whole descriptor of our ABI, a static
-        // of `lib`; the reference is used only in this function, while `lib` is alive.
-        let descriptor = unsafe { &*ptr };
-        Self::from_descriptor(descriptor, library, Some(lib))
+        // What the plugin's build published: the version 1 fields for a version 1 plugin, else
+        // as much of our descriptor as its `size` covers. The rest stays zero, which every
+        // appended field reads as "absent" (the descriptor's convention).
+        let published = if abi_version == 1 {
+            DESCRIPTOR_V1_SIZE
+        } else {
+            (size as usize).min(std::mem::size_of::<Descriptor>())
+        };
+        let mut local = MaybeUninit::<Descriptor>::zeroed();
+        // SAFETY: the plugin says its static descriptor is `size` bytes long, and `published`
+        // is at most that; the copy goes into our own local of the full size.
+        unsafe {
+            std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), local.as_mut_ptr().cast::<u8>(), published)
+        };
+        // SAFETY: the version 1 fields (`published` covers them) are the plugin's; the fields
+        // after them are either the plugin's too or zero, and zero is a valid value for every
+        // one of them (`Option` of a function pointer, integers, empty slices).
+        let descriptor = unsafe { local.assume_init() };
+        Self::from_descriptor(&descriptor, library, Some(lib))
     }
 
     /// Builds the plugin of an app compiled into this binary, with no library at all: the
@@ -273,6 +295,9 @@ impl Plugin {
             state_schema: d.state_schema,
             imports: d.import_schemas.as_slice().to_vec(),
             exports: d.export_schemas.as_slice().to_vec(),
+            table_schema: d.table_schema,
+            table_upgrades: d.table_upgrades.as_slice().to_vec(),
+            table_downgrades: d.table_downgrades.as_slice().to_vec(),
             abi_version: d.abi_version,
             library,
         };

@@ -126,7 +126,7 @@ fn broken_libraries_are_refused_by_the_loader() {
             err,
             LoadError::AbiVersion {
                 found: 999,
-                expected: 1,
+                supported: &[1, 2],
                 ..
             }
         ),
@@ -136,7 +136,7 @@ fn broken_libraries_are_refused_by_the_loader() {
     assert!(
         text.contains(
             "libfixture_wrong_abi.so: app counter 2.0.0-wrong-abi was built against molt ABI version 999, \
-             this supervisor speaks 1; rebuild it against molt-abi 0.1.0 (ABI 1)"
+             this supervisor loads ABI versions [1, 2]; rebuild it against molt-abi 0.1.0 (ABI 2)"
         ),
         "{text}"
     );

@@ -159,3 +159,26 @@ fn a_library_outlives_every_instance_built_from_it() {
     let err = again.export(7).unwrap_err();
     assert!(err.message.contains("cannot export state schema 7"), "{err}");
 }
+
+#[test]
+fn plugins_built_against_abi_version_1_keep_loading_and_swapping() {
+    let dir = TestDir::new("abi-v1");
+    let run = dir.mkdir("run");
+    let old = load("fixture_abi_v1", &run);
+    let info = old.info();
+    assert_eq!((info.abi_version, info.table_schema), (1, 0), "{info:?}");
+    assert!(info.table_upgrades.is_empty() && info.table_downgrades.is_empty());
+    let engine = Engine::start(old, None, EngineConfig::default()).unwrap();
+    post_n(&engine, "/incr", 5);
+    // Version 1 → version 2 (counter v1 is built against the current ABI) and back, through
+    // the export and import hooks both speak.
+    let report = engine.swap(load("counter_v1", &run)).unwrap();
+    assert_eq!(
+        (report.from.as_str(), report.to.as_str()),
+        ("1.5.0-abi-v1", "1.0.0")
+    );
+    assert_eq!(engine.active().info().abi_version, molt_abi::ABI_VERSION);
+    post_n(&engine, "/incr", 1);
+    engine.swap(load("fixture_abi_v1", &run)).unwrap();
+    assert_eq!(get_text(&engine, "/count"), "6");
+}
