@@ -32,6 +32,7 @@
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
 //! | `fixture_ctor` | `2.0.0-ctor`: a constructor that exits, aborts or hangs (`MOLT_FIXTURE_CTOR`) |
 //! | `fixture_bogus_entry` | `2.0.0-bogus-entry`: no molt app; `molt_app_descriptor` is an `int` |
+//! | `fixture_block_handle` | `1.1.0-block-handle`: counter v1 whose `POST /block` waits for `POST /release`, `GET /sleep` sleeps 1 s |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -236,6 +236,19 @@ impl Engine {
         }
     }
 
+    /// Serves one call on the active version unless a swap holds or waits for the gate: then
+    /// `None` at once (the caller serves it with [`Engine::handle`] where waiting is allowed).
+    pub fn try_handle(&self, req: &Request<'_>) -> Option<Served> {
+        // parking_lot's writer marks the lock before it waits for readers to drain, so
+        // `try_read` fails from the moment a swap asks for the gate: no call overtakes it.
+        let active = self.gate.try_read()?;
+        let response = active.instance.handle(req);
+        Some(Served {
+            response,
+            version: Arc::clone(&active.version),
+        })
+    }
+
     /// Exports the state in the running version's own schema (for a snapshot). Holds the
     /// gate shared meanwhile: calls go on, a swap waits for it.
     pub fn export_state(&self) -> Result<State, SwapError> {
