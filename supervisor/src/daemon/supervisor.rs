@@ -52,6 +52,9 @@ pub(super) struct Record {
     pub(super) refused: Option<String>,
 }
 
+/// A snapshot's state: the bytes, and the tables when it has them.
+pub(super) type Restorable = (State, Option<Arc<TableStore>>);
+
 impl Supervisor {
     /// Prepares a supervisor: directories, the run directory for library copies, and a check
     /// of the latest snapshot (a corrupt one stops start-up unless `discard_corrupt_state`).
@@ -111,7 +114,7 @@ impl Supervisor {
     /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
     /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
     /// tried, down to none.
-    pub(super) fn restorable_state(&self) -> Result<Option<(State, Option<Arc<TableStore>>)>, DaemonError> {
+    pub(super) fn restorable_state(&self) -> Result<Option<Restorable>, DaemonError> {
         loop {
             match self.snapshots.latest() {
                 Ok(None) => return Ok(None),

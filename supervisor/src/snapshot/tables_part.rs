@@ -53,7 +53,7 @@ pub(super) fn write(w: &mut dyn Write, store: &TableStore) -> io::Result<section
     };
     let summary = section::write(store, &mut hashing)?;
     let (len, digest) = (hashing.len, hex::encode(hashing.hasher.finalize()));
-    write!(w, "MOLTTABLES {len:020} {digest}\n")?;
+    writeln!(w, "MOLTTABLES {len:020} {digest}")?;
     Ok(summary)
 }
 
