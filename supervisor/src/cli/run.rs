@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// not be mounted noexec.
     #[arg(long, env = "MOLT_RUN_DIR")]
     run_dir: Option<PathBuf>,
+    /// How long opening an uploaded library (in a child process) may take before it is refused.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    inspect_timeout: Duration,
     /// Run only releases signed by this public key (`molt keygen`'s `molt.pub`); repeat it to
     /// trust several keys, e.g. the old and the new one during a rotation.
     #[arg(long, value_name = "FILE")]
@@ -83,14 +86,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         discard_corrupt_state: args.discard_corrupt_state,
         addr_file: args.addr_file,
         run_dir: args.run_dir,
+        inspect_timeout: args.inspect_timeout,
         trusted_keys,
         ..RunConfig::new(args.volume, args.app)
     };
+    // At least two workers: the front lets all but one call the app inline, so one is always
+    // free to accept and read while a handler blocks (see `front`).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .thread_name("molt")
-        // Requests run on the blocking pool (see `front`); cap it so a burst cannot leave
-        // hundreds of idle threads behind.
+        // Requests go to the blocking pool only during a swap's pause or past the inline bound
+        // (see `front`); cap it so a burst cannot leave hundreds of idle threads behind.
         .max_blocking_threads(64)
         .build()
         .context("cannot start the async runtime")?;

@@ -97,8 +97,12 @@ impl Supervisor {
             name: Some(app.clone()),
             version: Some(version.to_owned()),
             state_schema: Some(verified.manifest.state_schema),
+            sha256: Some(verified.manifest.sha256.clone()),
         };
-        let plugin = Plugin::load(&verified.library, self.run_dir.path(), &expect)
+        // The release passed the volume's checks and is what `current` names: it is loaded to
+        // be run, in this process. The loader hashes the bytes it copies and loads, so a file
+        // swapped on the volume after the check above is refused, not run.
+        let plugin = Plugin::load_trusted(&verified.library, self.run_dir.path(), &expect)
             .map_err(|e| refused("load", format!("release {release}: {e}")))?;
         match self.engine.get() {
             Some(engine) => {
@@ -124,8 +128,12 @@ impl Supervisor {
                 let state = self
                     .restorable_state()
                     .map_err(|e| refused("snapshot", e.to_string()))?;
-                let restored = state.as_ref().map(|s| (s.schema, s.bytes.len()));
-                let engine = Engine::start(plugin, state, self.engine_config())
+                let restored = state.as_ref().map(|(s, _)| (s.schema, s.bytes.len()));
+                let (state, tables) = match state {
+                    Some((state, tables)) => (Some(state), tables.unwrap_or_default()),
+                    None => (None, Default::default()),
+                };
+                let engine = Engine::start_with_tables(plugin, state, tables, self.engine_config())
                     .map_err(|e| refused(&e.step.to_string(), e.to_string()))?;
                 // `changing` is held: nobody else can have set it.
                 let _ = self.engine.set(engine);

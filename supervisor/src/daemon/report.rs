@@ -21,15 +21,18 @@ impl Supervisor {
             .map_err(|e| e.to_string())
             .and_then(|state| {
                 let bytes = state.bytes.len() as u64;
-                let snap = Snapshot {
-                    written_at: exported_at,
-                    ..Snapshot::new(
-                        &self.config.app,
-                        &plugin.info().version,
-                        state.schema,
-                        state.bytes,
-                    )
-                };
+                let mut snap = Snapshot::new(
+                    &self.config.app,
+                    &plugin.info().version,
+                    state.schema,
+                    state.bytes,
+                );
+                snap.written_at = exported_at;
+                // The tables are written from the live store, shard by shard, while traffic
+                // flows (see crate::tables::snapshot).
+                if !engine.tables().tables().is_empty() {
+                    snap = snap.with_tables(std::sync::Arc::clone(engine.tables()));
+                }
                 self.snapshots
                     .write(&snap)
                     .map(|path| (path, bytes))

@@ -9,6 +9,7 @@ use crate::control::status::{Probation, Refusal, SnapshotRecord, SwapRecord};
 use crate::engine::{Engine, State};
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
+use crate::tables::TableStore;
 use crate::volume::Volume;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct Supervisor {
     pub(super) run_dir: tempfile::TempDir,
     /// Held while the process lives: marks `run_dir` in use (see `leftovers`).
     _run_dir_lock: std::fs::File,
+    /// Opens libraries that are only stored or checked, in a child process.
+    pub(super) inspector: crate::inspect::Inspector,
     pub(super) engine: OnceLock<Engine>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) record: Mutex<Record>,
@@ -51,6 +54,9 @@ pub(super) struct Record {
     pub(super) refused: Option<String>,
 }
 
+/// A snapshot's state: the bytes, and the tables when it has them.
+pub(super) type Restorable = (State, Option<Arc<TableStore>>);
+
 impl Supervisor {
     /// Prepares a supervisor: directories, the run directory for library copies, and a check
     /// of the latest snapshot (a corrupt one stops start-up unless `discard_corrupt_state`).
@@ -76,7 +82,11 @@ impl Supervisor {
         let (run_dir, _run_dir_lock) = super::leftovers::claim_run_dir(&run_parent)?;
         let snapshots = SnapshotStore::new(&state_dir);
         super::leftovers::clean(&volume, &config.app, &snapshots, &run_parent);
+        let inspector = crate::inspect::Inspector::current()
+            .map_err(|source| super::error::io("finding the molt binary (for inspecting uploads)", source))?
+            .with_deadline(config.inspect_timeout);
         let sup = Supervisor {
+            inspector,
             snapshots,
             _run_dir_lock,
             volume,
@@ -98,7 +108,7 @@ impl Supervisor {
     /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
     /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
     /// tried, down to none.
-    pub(super) fn restorable_state(&self) -> Result<Option<State>, DaemonError> {
+    pub(super) fn restorable_state(&self) -> Result<Option<Restorable>, DaemonError> {
         loop {
             match self.snapshots.latest() {
                 Ok(None) => return Ok(None),
@@ -111,11 +121,13 @@ impl Supervisor {
                     )));
                 }
                 Ok(Some(snap)) => {
-                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), "snapshot found");
-                    return Ok(Some(State {
+                    let records = snap.tables.as_ref().map_or(0, |t| t.records());
+                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");
+                    let state = State {
                         schema: snap.schema,
                         bytes: snap.bytes,
-                    }));
+                    };
+                    return Ok(Some((state, snap.tables)));
                 }
                 Err(e) if self.config.discard_corrupt_state => {
                     tracing::error!(error = %e, "corrupt snapshot kept aside; --discard-corrupt-state: trying the next older one");
