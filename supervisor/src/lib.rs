@@ -17,6 +17,7 @@
 //! - [`volume`]: the release volume: releases, the `current` pointer, atomic pushes.
 //! - [`signing`]: ed25519 keys, signed manifests, the trust check before a library is opened.
 //! - [`snapshot`]: state snapshots that outlive the process.
+//! - [`tables`]: app state the supervisor owns (ABI version 2), shared by every version.
 //! - [`front`]: the HTTP/1.1 front that serves app traffic.
 //! - [`inline`]: the bound on app calls made on runtime workers, and its watchdog.
 //! - [`listener`]: accepting connections under a cap, backing off on accept errors.
@@ -43,6 +44,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod signing;
 pub mod snapshot;
+pub mod tables;
 pub mod untrusted;
 pub mod volume;
 pub mod watcher;
