@@ -24,12 +24,17 @@ impl Supervisor {
                 let bytes = exported.state.bytes.len() as u64;
                 self.metrics
                     .record_state_lock_wait(Waiter::Snapshot, exported.waited_for_swap);
-                let snap = Snapshot::new(
+                let mut snap = Snapshot::new(
                     &self.config.app,
                     &exported.version,
                     exported.state.schema,
                     exported.state.bytes,
                 );
+                // The tables are written from the live store, shard by shard, while traffic
+                // flows (see crate::tables::snapshot).
+                if !engine.tables().tables().is_empty() {
+                    snap = snap.with_tables(std::sync::Arc::clone(engine.tables()));
+                }
                 let started = Instant::now();
                 self.snapshots
                     .write(&snap)
