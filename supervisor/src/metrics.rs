@@ -13,6 +13,7 @@
 //! | `molt_state_lock_wait_seconds_total` | counter | `waiter`: `swap` (behind a snapshot's export), `snapshot` (behind a swap) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
 //! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
+//! | `molt_libraries_left_mapped` | gauge: libraries still mapped after they were closed (threads or TLS destructors of theirs keep them loaded) | |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
 //! | `molt_start_time_seconds` | gauge | |
 //!
@@ -147,6 +148,7 @@ pub struct Metrics {
     /// Nanoseconds waited, by [`Waiter`].
     lock_waits: [AtomicU64; 2],
     ticks: [AtomicU64; 3],
+    left_mapped: AtomicU64,
     active: Mutex<Option<(String, String)>>,
     started: f64,
 }
@@ -171,6 +173,7 @@ impl Metrics {
             dispatch: Default::default(),
             lock_waits: Default::default(),
             ticks: Default::default(),
+            left_mapped: AtomicU64::new(0),
             active: Mutex::new(None),
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -252,6 +255,11 @@ impl Metrics {
     /// Counts one wake-up of the volume watcher.
     pub fn record_wakeup(&self, source: WakeSource) {
         self.wakeups[source as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many closed libraries are still mapped (see `loader::left_mapped`).
+    pub fn set_libraries_left_mapped(&self, n: usize) {
+        self.left_mapped.store(n as u64, Ordering::Relaxed);
     }
 
     /// Counts one call (or skip) of the `tick` hook.
@@ -359,6 +367,12 @@ impl Metrics {
             let n = self.ticks[result as usize].load(Ordering::Relaxed);
             let _ = writeln!(out, "molt_ticks_total{{result=\"{}\"}} {n}", result.label());
         }
+        let _ = writeln!(
+            out,
+            "# HELP molt_libraries_left_mapped Libraries still mapped after they were closed.\n\
+             # TYPE molt_libraries_left_mapped gauge\nmolt_libraries_left_mapped {}",
+            self.left_mapped.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP molt_active_release_info The release that serves (value 1).\n\
