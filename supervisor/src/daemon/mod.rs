@@ -25,7 +25,7 @@ mod supervisor;
 mod traffic;
 mod upload;
 
-pub use config::{BoundAddrs, RunConfig};
+pub use config::{BoundAddrs, RunConfig, MIN_TOKEN_LEN};
 pub use error::DaemonError;
 pub use run::{run, shutdown_signal};
 pub use supervisor::Supervisor;
