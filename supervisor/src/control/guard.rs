@@ -37,6 +37,7 @@ pub(super) async fn authenticate(State(api): State<Api>, req: Request, next: Nex
         return next.run(req).await;
     }
     let what = format!("{} {}", req.method(), req.uri().path());
+    discard_small_body(req).await;
     let still = match api.running_version() {
         Some(v) => format!("version {v} still serving"),
         None => "nothing is serving".to_owned(),
@@ -46,6 +47,32 @@ pub(super) async fn authenticate(State(api): State<Api>, req: Request, next: Nex
         StatusCode::UNAUTHORIZED,
         format!("unauthorized: {what} needs `Authorization: Bearer <token>`; nothing was read or changed; {still}"),
     )
+}
+
+/// A refused request's body, when it is small, is read and thrown away (never kept) before
+/// the answer, up to [`DISCARD_MAX`] bytes within [`DISCARD_TIME`]: a client that sends its
+/// body before reading the answer then gets the 401 rather than a reset connection. A larger
+/// body is not read at all: the connection is closed after the answer.
+pub const DISCARD_MAX: u64 = 32 * 1024 * 1024;
+/// How long a refused body is discarded for, at most.
+pub const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn discard_small_body(req: Request) {
+    use http_body_util::BodyExt;
+    if !matches!(content_length(&req), Some(len) if len <= DISCARD_MAX) {
+        return;
+    }
+    let mut body = req.into_body();
+    let mut seen = 0u64;
+    let _ = tokio::time::timeout(DISCARD_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DISCARD_MAX {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Layer (with state `(api, limit)`) that answers 413 at once to a request whose
