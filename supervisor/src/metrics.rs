@@ -9,7 +9,9 @@
 //! | `molt_swap_pause_seconds` | histogram | |
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
+//! | `molt_http_dispatch_total` | counter | `path`: `inline` (on a runtime worker), `pool` (blocking pool) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
+//! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
 //! | `molt_start_time_seconds` | gauge | |
 //!
@@ -61,6 +63,15 @@ impl SwapResult {
     }
 }
 
+/// Where the front ran a request, as counted in `molt_http_dispatch_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// On the runtime worker that read it (the common case).
+    Inline,
+    /// On the blocking pool: a swap held the gate, or the inline bound was reached.
+    Pool,
+}
+
 /// What woke the volume watcher, as counted in `molt_watch_wakeups_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WakeSource {
@@ -77,6 +88,29 @@ impl WakeSource {
         match self {
             WakeSource::Change => "change",
             WakeSource::Poll => "poll",
+        }
+    }
+}
+
+/// How a call of the `tick` hook went, as counted in `molt_ticks_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickResult {
+    /// It ran and succeeded.
+    Ok,
+    /// It returned an error or panicked; the app serves on.
+    Failed,
+    /// A swap was pausing traffic: not run.
+    Skipped,
+}
+
+impl TickResult {
+    const ALL: [TickResult; 3] = [TickResult::Ok, TickResult::Failed, TickResult::Skipped];
+
+    fn label(self) -> &'static str {
+        match self {
+            TickResult::Ok => "ok",
+            TickResult::Failed => "failed",
+            TickResult::Skipped => "skipped",
         }
     }
 }
@@ -98,6 +132,8 @@ pub struct Metrics {
     snapshots_ok: AtomicU64,
     snapshots_failed: AtomicU64,
     wakeups: [AtomicU64; 2],
+    dispatch: [AtomicU64; 2],
+    ticks: [AtomicU64; 3],
     active: Mutex<Option<(String, String)>>,
     started: f64,
 }
@@ -119,6 +155,8 @@ impl Metrics {
             snapshots_ok: AtomicU64::new(0),
             snapshots_failed: AtomicU64::new(0),
             wakeups: Default::default(),
+            dispatch: Default::default(),
+            ticks: Default::default(),
             active: Mutex::new(None),
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -177,9 +215,27 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts where one request ran.
+    pub fn record_dispatch(&self, dispatch: Dispatch) {
+        self.dispatch[dispatch as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests run inline and on the blocking pool so far.
+    pub fn dispatches(&self) -> (u64, u64) {
+        (
+            self.dispatch[Dispatch::Inline as usize].load(Ordering::Relaxed),
+            self.dispatch[Dispatch::Pool as usize].load(Ordering::Relaxed),
+        )
+    }
+
     /// Counts one wake-up of the volume watcher.
     pub fn record_wakeup(&self, source: WakeSource) {
         self.wakeups[source as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one call (or skip) of the `tick` hook.
+    pub fn record_tick(&self, result: TickResult) {
+        self.ticks[result as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The watcher's wake-ups from `source` so far.
@@ -243,6 +299,13 @@ impl Metrics {
             self.snapshots_ok.load(Ordering::Relaxed),
             self.snapshots_failed.load(Ordering::Relaxed)
         );
+        let (inline, pool) = self.dispatches();
+        let _ = writeln!(
+            out,
+            "# HELP molt_http_dispatch_total App requests by where they ran: inline on a runtime worker, or on the blocking pool.\n\
+             # TYPE molt_http_dispatch_total counter\n\
+             molt_http_dispatch_total{{path=\"inline\"}} {inline}\nmolt_http_dispatch_total{{path=\"pool\"}} {pool}"
+        );
         let _ = writeln!(
             out,
             "# HELP molt_watch_wakeups_total Wake-ups of the volume watcher, by source.\n\
@@ -255,6 +318,15 @@ impl Metrics {
                 source.label(),
                 self.wakeups(source)
             );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP molt_ticks_total Calls of the app's tick hook, by result.\n\
+             # TYPE molt_ticks_total counter"
+        );
+        for result in TickResult::ALL {
+            let n = self.ticks[result as usize].load(Ordering::Relaxed);
+            let _ = writeln!(out, "molt_ticks_total{{result=\"{}\"}} {n}", result.label());
         }
         let _ = writeln!(
             out,

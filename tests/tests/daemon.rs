@@ -13,7 +13,9 @@
 //! - `demo`: `molt demo` with the built plugins;
 //! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
 //!   and upload paths) before the library is opened, and a key rotation;
-//! - `serving`: the volume watcher is not woken by reads of `current`;
+//! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;
+//! - `serving`: the volume watcher is not woken by reads of `current`; handlers that block
+//!   (a fixture whose handlers wait or sleep) do not stop other connections being served;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
 //!
@@ -26,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "daemon/authoring.rs"]
+mod authoring;
 #[path = "daemon/cli.rs"]
 mod cli;
 #[path = "daemon/control.rs"]

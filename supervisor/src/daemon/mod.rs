@@ -22,6 +22,7 @@ mod refusal;
 mod report;
 mod run;
 mod supervisor;
+mod tick;
 mod traffic;
 mod upload;
 

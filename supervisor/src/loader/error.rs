@@ -164,6 +164,12 @@ pub enum Hook {
     Import,
     /// `health`.
     Health,
+    /// `upgrade_record` (ABI version 2).
+    UpgradeRecord,
+    /// `downgrade_record` (ABI version 2).
+    DowngradeRecord,
+    /// `tick`: periodic work.
+    Tick,
 }
 
 impl fmt::Display for Hook {
@@ -174,6 +180,9 @@ impl fmt::Display for Hook {
             Hook::Export => "export_state",
             Hook::Import => "import_state",
             Hook::Health => "health",
+            Hook::UpgradeRecord => "upgrade_record",
+            Hook::DowngradeRecord => "downgrade_record",
+            Hook::Tick => "tick",
         })
     }
 }
