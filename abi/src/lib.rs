@@ -59,7 +59,8 @@
 //! - **Nothing may outlive `destroy`.** No background threads, no thread-locals with
 //!   destructors, no global state the next version would expect to find: an old version's
 //!   library is unloaded once no call can reach it. Everything the next version needs goes
-//!   through `export_state`.
+//!   through `export_state`. Periodic work goes in [`App::tick`], which the supervisor calls
+//!   from its own thread every [`App::TICK_INTERVAL_MS`], never during a swap's pause.
 //! - **A segfault is not caught.** Memory errors in a plugin take the whole process down;
 //!   molt's state snapshots are how the state comes back after a restart.
 //!

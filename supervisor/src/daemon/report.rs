@@ -77,6 +77,10 @@ impl Supervisor {
                 .map(|e| e.generations().iter().map(|p| p.info().version.clone()).collect())
                 .unwrap_or_default(),
             last_snapshot: rec.last_snapshot.clone(),
+            libraries_left_mapped: crate::loader::left_mapped()
+                .into_iter()
+                .map(|l| l.release)
+                .collect(),
         }
     }
 }
