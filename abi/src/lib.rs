@@ -45,6 +45,11 @@
 //! - **Your buffers are yours.** Responses and exported state are allocated by your plugin and
 //!   freed by it (the host calls the descriptor's `free_buffer`); the generated shims do this.
 //! - **`handle` runs on many threads at once**: the app is `Send + Sync`; use locks or atomics.
+//!   It may run on the supervisor's async workers: a handler that blocks for long is
+//!   tolerated (others are served meanwhile) but costs a worker while it blocks.
+//! - **`export_state` runs beside `handle` for snapshots**: periodic snapshots do not pause
+//!   traffic, so the export reads the state under the locks `handle` uses, and should hold
+//!   each only briefly ([`App::export_state`]).
 //! - **Panics stay inside.** Each shim catches panics: a panic in `handle` answers that
 //!   request with a 500 carrying only a request id (the panic text goes to the supervisor's
 //!   log); a panic in a hook makes the swap fail and the old version keep serving. No
