@@ -43,4 +43,6 @@ for t in "${targets[@]}"; do
         ls "tests/fuzz/artifacts/$t" 2>/dev/null || true
     fi
 done
+# The upload target's streaming directories (empty once each run ends).
+rmdir /dev/shm/molt-fuzz-upload-* "${TMPDIR:-/tmp}"/molt-fuzz-upload-* 2>/dev/null || true
 exit $failed

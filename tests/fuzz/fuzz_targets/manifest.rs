@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = payload(&manifest);
     // A key nobody used to make the fuzzer's inputs: nothing it writes can verify.
     let trusted = TrustedKeys::new([SecretKey::from_seed(&[0x42; 32]).public()]);
-    assert!(trusted.check(&manifest).is_err(), "a fuzzed manifest passed the trust check");
+    assert!(
+        trusted.check(&manifest).is_err(),
+        "a fuzzed manifest passed the trust check"
+    );
     assert_eq!(TrustedKeys::default().check(&manifest), Ok(None));
     if valid {
         let again = Manifest::parse(&manifest.to_toml(), dir).expect("a written manifest parses");

@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let printed = envelope.to_string();
-    assert_eq!(printed, text.to_ascii_lowercase(), "an envelope printed differently");
+    assert_eq!(
+        printed,
+        text.to_ascii_lowercase(),
+        "an envelope printed differently"
+    );
     assert_eq!(Envelope::parse(&printed).as_ref(), Ok(&envelope));
     let manifest = Manifest {
         app: "counter".into(),

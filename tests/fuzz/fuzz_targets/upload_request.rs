@@ -3,14 +3,16 @@
 //! recorder stands in for the supervisor (the part under test is the request parsing; staging
 //! a release is the daemon tests' business).
 //! Properties: nothing panics; the upload operation is reached only with the right bearer token,
-//! once, with the body unchanged; the answer is 200 (stored), 400 (bad query), 401 (token) or
-//! 409 (refused), and only 200 and 409 reach the upload.
+//! once, with the body unchanged (streamed to a file and back), and its temporary directory is
+//! gone afterwards; the answer is 200 (stored) or 409 (refused) when the upload ran, 400 (bad
+//! query or file name), 401 (token), 408 or 413 (body) when it did not.
 #![no_main]
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request};
 use libfuzzer_sys::fuzz_target;
 use molt_supervisor::control::{router, ControlApi, Outcome, Status, UploadInfo};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use tower::ServiceExt;
 
@@ -47,10 +49,16 @@ impl ControlApi for Recorder {
     fn running_version(&self) -> Option<String> {
         None
     }
-    fn upload(self: Arc<Self>, bytes: &[u8], info: &UploadInfo) -> Outcome {
-        self.uploads.lock().unwrap().push((bytes.len(), info.clone()));
+    fn upload_dir(&self) -> PathBuf {
+        upload_dir().to_path_buf()
+    }
+    fn upload(self: Arc<Self>, library: &Path, info: &UploadInfo) -> Outcome {
+        let len = std::fs::metadata(library)
+            .expect("the streamed upload is there")
+            .len() as usize;
+        self.uploads.lock().unwrap().push((len, info.clone()));
         // Refuse odd-sized bodies, so both answers of an upload are exercised.
-        outcome(bytes.len() % 2 == 0)
+        outcome(len % 2 == 0)
     }
     fn activate(self: Arc<Self>, _: &str) -> Outcome {
         unreachable!("the fuzzer only posts uploads")
@@ -60,10 +68,25 @@ impl ControlApi for Recorder {
     }
 }
 
+/// Where the route streams bodies to: on tmpfs when there is one (this runs millions of times).
+fn upload_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        base.join(format!("molt-fuzz-upload-{}", std::process::id()))
+    })
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a runtime")
     })
@@ -87,7 +110,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut request = request;
     let auth = auth.and_then(|a| HeaderValue::from_bytes(a).ok());
-    let authorized = auth.as_ref().is_some_and(|a| a.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
+    let authorized = auth
+        .as_ref()
+        .is_some_and(|a| a.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
     if let Some(auth) = auth {
         request.headers_mut().insert(header::AUTHORIZATION, auth);
     }
@@ -101,11 +126,14 @@ fuzz_target!(|data: &[u8]| {
     let uploads = recorder.uploads.lock().unwrap();
     match status {
         200 | 409 => {
+            // The route removed its temporary directory after the upload.
+            let left = std::fs::read_dir(upload_dir()).map_or(0, |d| d.count());
+            assert_eq!(left, 0, "the upload's temporary directory was left behind");
             assert!(authorized, "an upload ran without the token");
             assert_eq!(uploads.len(), 1, "one request, one upload");
             assert_eq!(uploads[0].0, body.len(), "the body changed on its way");
         }
-        400 | 401 => assert!(uploads.is_empty(), "{status} but the upload ran"),
+        400 | 401 | 408 | 413 => assert!(uploads.is_empty(), "{status} but the upload ran"),
         other => panic!("unexpected answer {other}"),
     }
     if !authorized {
