@@ -26,6 +26,8 @@
 //! | `fixture_panic_handle` | `1.1.0-panic-handle`: counter v1 whose `GET /boom` panics |
 //! | `fixture_unhealthy` | `2.0.0-unhealthy`: imports fine, health fails, `GET /count` is 500 |
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
+//! | `fixture_no_merge` | `1.0.0-no-merge`: counter v1 without a merge hook |
+//! | `fixture_panic_merge` | `1.0.0-panic-merge`: counter v1 whose merge hook panics half way |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

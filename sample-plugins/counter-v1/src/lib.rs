@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(live.total(), 5, "the running instance is not the one merged into");
         let mut copy = round_trip(&live).unwrap();
         assert!(copy.merge_state(1, b"short").is_err());
-        assert!(copy.merge_state(1, &u64::MAX.to_le_bytes()).is_err(), "overflow refused");
+        assert!(
+            copy.merge_state(1, &u64::MAX.to_le_bytes()).is_err(),
+            "overflow refused"
+        );
         assert_eq!(copy.total(), 5, "a refused merge changed nothing");
     }
 }

@@ -129,7 +129,10 @@ fn decode(schema: u32, state: &[u8]) -> Result<BTreeMap<String, u64>, AppError> 
             let total: [u8; 8] = state
                 .try_into()
                 .map_err(|_| AppError(format!("counter schema 1 is 8 bytes, got {}", state.len())))?;
-            Ok(BTreeMap::from([(DEFAULT_KEY.to_owned(), u64::from_le_bytes(total))]))
+            Ok(BTreeMap::from([(
+                DEFAULT_KEY.to_owned(),
+                u64::from_le_bytes(total),
+            )]))
         }
         _ => decode_v2(state).ok_or_else(|| AppError::new("counter schema 2 state is malformed")),
     }
@@ -193,13 +196,20 @@ mod tests {
             call(&peer, "POST", target, b"");
         }
         let merged = merge(&live, &peer).unwrap();
-        assert_eq!((merged.get("a"), merged.get("b"), merged.get(DEFAULT_KEY)), (3, 1, 1));
+        assert_eq!(
+            (merged.get("a"), merged.get("b"), merged.get(DEFAULT_KEY)),
+            (3, 1, 1)
+        );
         assert_eq!(live.sum(), 2, "the running instance is untouched");
 
         // What a v1 peer exports: its total, which goes to `default`.
         let mut merged = round_trip(&live).unwrap();
         merged.merge_state(1, &10u64.to_le_bytes()).unwrap();
-        assert_eq!((merged.get(DEFAULT_KEY), merged.get("a")), (11, 1), "a v1 total goes to default");
+        assert_eq!(
+            (merged.get(DEFAULT_KEY), merged.get("a")),
+            (11, 1),
+            "a v1 total goes to default"
+        );
 
         let mut copy = round_trip(&live).unwrap();
         let overflow = [(DEFAULT_KEY, u64::MAX)];

@@ -17,7 +17,9 @@ impl<T> Lock<T> {
         self.0.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
     pub(crate) fn into_inner(self) -> T {
-        self.0.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
         self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -227,13 +227,20 @@ fn merge_keeps_the_more_written_value_and_adds_the_counters() {
     assert_eq!(entry("hot-there"), (b"peer".to_vec(), 4));
     assert_eq!(entry("only-peer"), (b"p".to_vec(), 1));
     assert_eq!(merged.stats().keys, 4);
-    assert_eq!(live.writes("hot-there"), Some(1), "the running instance is untouched");
+    assert_eq!(
+        live.writes("hot-there"),
+        Some(1),
+        "the running instance is untouched"
+    );
 
     // A kv v1 peer (schema 1): its keys count one write each.
     let mut copy = round_trip(&live).unwrap();
     copy.merge_state(1, &encode(&[(b"tie", b"v1", None), (b"new", b"v1", None)]))
         .unwrap();
-    assert_eq!((copy.get("tie").unwrap(), copy.writes("tie")), (b"live".to_vec(), Some(2)));
+    assert_eq!(
+        (copy.get("tie").unwrap(), copy.writes("tie")),
+        (b"live".to_vec(), Some(2))
+    );
     assert_eq!(copy.writes("new"), Some(1));
     assert!(copy.merge_state(2, b"garbage").is_err());
 }

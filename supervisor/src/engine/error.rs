@@ -16,6 +16,8 @@ pub enum Action {
     Rollback,
     /// [`super::Engine::export_state`].
     Snapshot,
+    /// [`super::Engine::merge`]: absorbing a peer's state.
+    Merge,
 }
 
 impl fmt::Display for Action {
@@ -25,6 +27,7 @@ impl fmt::Display for Action {
             Action::Swap => "swap to",
             Action::Rollback => "rollback to",
             Action::Snapshot => "state export of",
+            Action::Merge => "merge of a peer's state into",
         })
     }
 }
@@ -43,6 +46,8 @@ pub enum Step {
     Import,
     /// A fresh instance's `create` (only when an engine starts without state).
     Create,
+    /// The running version's `merge_state`, on a copy of its state.
+    Merge,
 }
 
 impl fmt::Display for Step {
@@ -53,6 +58,7 @@ impl fmt::Display for Step {
             Step::Export => "export",
             Step::Import => "import",
             Step::Create => "create",
+            Step::Merge => "merge",
         })
     }
 }
@@ -87,6 +93,19 @@ pub enum Cause {
         schema: u32,
         /// Schemas the plugin can import.
         imports: Vec<u32>,
+    },
+    /// A peer's state was offered to a version without a merge hook.
+    #[error(
+        "the running version has no merge hook: it cannot absorb a peer's state (its state is kept as it is)"
+    )]
+    NoMergeHook,
+    /// A peer's state is in a schema the merge hook does not take.
+    #[error("the peer's state is in schema {schema}, the merge hook takes {merges:?}")]
+    CannotMerge {
+        /// The peer state's schema.
+        schema: u32,
+        /// Schemas the merge hook takes.
+        merges: Vec<u32>,
     },
     /// A rollback was asked for, but no earlier version is kept.
     #[error("no earlier version is kept to roll back to")]

@@ -30,6 +30,7 @@
 mod deadline;
 mod error;
 mod generations;
+mod merge;
 mod pause;
 mod swap;
 #[cfg(test)]
@@ -38,6 +39,7 @@ mod test_apps;
 mod tests;
 
 pub use error::{Action, Cause, Step, SwapError};
+pub use merge::{MergeReport, MergeSteps};
 pub use pause::Steps;
 pub use swap::SwapReport;
 

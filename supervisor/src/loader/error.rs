@@ -118,6 +118,8 @@ pub enum Hook {
     Import,
     /// `health`.
     Health,
+    /// `merge_state`: absorbing a peer's state (a handoff).
+    Merge,
 }
 
 impl fmt::Display for Hook {
@@ -128,6 +130,7 @@ impl fmt::Display for Hook {
             Hook::Export => "export_state",
             Hook::Import => "import_state",
             Hook::Health => "health",
+            Hook::Merge => "merge_state",
         })
     }
 }

@@ -31,8 +31,8 @@ pub use instance::Instance;
 use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
-    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, ABI_MAGIC,
-    ABI_VERSION, ENTRY_SYMBOL,
+    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, MergeFn,
+    ABI_MAGIC, ABI_VERSION, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,8 @@ pub struct PluginInfo {
     pub exports: Vec<u32>,
     /// The ABI version it was built against.
     pub abi_version: u32,
+    /// Schemas its merge hook absorbs a peer's state in; empty when it has no merge hook.
+    pub merges: Vec<u32>,
     /// Where it was loaded from (the release volume, not the private copy).
     pub library: PathBuf,
 }
@@ -85,11 +87,21 @@ pub(crate) struct Hooks {
     pub(crate) health: HealthFn,
     pub(crate) destroy: DestroyFn,
     pub(crate) free_buffer: FreeBufferFn,
+    /// `None` when the plugin has no merge hook, or its descriptor ends before the field.
+    pub(crate) merge_state: Option<MergeFn>,
+}
+
+/// Whether a descriptor of `size` bytes holds the appended merge fields.
+fn covers_merge(size: u32) -> bool {
+    let end = std::mem::offset_of!(Descriptor, merge_state) + std::mem::size_of::<Option<MergeFn>>();
+    size as usize >= end
 }
 
 impl Hooks {
     fn of(d: &Descriptor) -> Hooks {
+        let merge = covers_merge(d.size);
         Hooks {
+            merge_state: if merge { d.merge_state } else { None },
             create: d.create,
             handle: d.handle,
             export_state: d.export_state,
@@ -242,6 +254,10 @@ impl Plugin {
             imports: d.import_schemas.as_slice().to_vec(),
             exports: d.export_schemas.as_slice().to_vec(),
             abi_version: d.abi_version,
+            merges: match (covers_merge(d.size), d.merge_state) {
+                (true, Some(_)) => d.merge_schemas.as_slice().to_vec(),
+                _ => Vec::new(),
+            },
             library,
         };
         let file = info.library.file_name().map(Path::new).unwrap_or(&info.library);
