@@ -13,10 +13,10 @@
 //! Mutating calls need `Authorization: Bearer <token>` when a token is configured; the
 //! supervisor refuses to start on a non-loopback control address without one.
 
+mod api;
 pub mod client;
 pub mod status;
 
-use crate::daemon::Supervisor;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,14 +26,18 @@ use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
 
+pub use api::ControlApi;
 pub use client::{ControlClient, UploadInfo};
 pub use status::{Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
 
 /// The largest library `POST /releases` accepts.
 pub const MAX_UPLOAD: usize = 1 << 30;
 
+/// The shared handle the routes call.
+type Api = Arc<dyn ControlApi>;
+
 /// The control API's routes, bound to one supervisor.
-pub fn router(supervisor: Arc<Supervisor>) -> Router {
+pub fn router(supervisor: Api) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -46,7 +50,7 @@ pub fn router(supervisor: Arc<Supervisor>) -> Router {
         .with_state(supervisor)
 }
 
-async fn readyz(State(sup): State<Arc<Supervisor>>) -> Response {
+async fn readyz(State(sup): State<Api>) -> Response {
     if sup.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -54,20 +58,20 @@ async fn readyz(State(sup): State<Arc<Supervisor>>) -> Response {
     }
 }
 
-async fn status(State(sup): State<Arc<Supervisor>>) -> Json<Status> {
+async fn status(State(sup): State<Api>) -> Json<Status> {
     Json(sup.status())
 }
 
-async fn metrics(State(sup): State<Arc<Supervisor>>) -> Response {
+async fn metrics(State(sup): State<Api>) -> Response {
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        sup.metrics().encode(),
+        sup.metrics_text(),
     )
         .into_response()
 }
 
 /// A 401 answer, unless the call carries the configured token.
-fn denied(sup: &Supervisor, headers: &HeaderMap) -> Option<Response> {
+fn denied(sup: &dyn ControlApi, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -87,11 +91,8 @@ fn denied(sup: &Supervisor, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// Runs a blocking supervisor operation off the runtime and turns its outcome into a response.
-async fn blocking(
-    sup: Arc<Supervisor>,
-    op: impl FnOnce(&Arc<Supervisor>) -> Outcome + Send + 'static,
-) -> Response {
-    match tokio::task::spawn_blocking(move || op(&sup)).await {
+async fn blocking(sup: Api, op: impl FnOnce(Api) -> Outcome + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(move || op(sup)).await {
         Ok(outcome) => {
             let code = if outcome.ok {
                 StatusCode::OK
@@ -120,12 +121,12 @@ struct UploadQuery {
 }
 
 async fn upload(
-    State(sup): State<Arc<Supervisor>>,
+    State(sup): State<Api>,
     headers: HeaderMap,
     Query(q): Query<UploadQuery>,
     body: Bytes,
 ) -> Response {
-    if let Some(denied) = denied(&sup, &headers) {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
         return denied;
     }
     let info = UploadInfo {
@@ -145,19 +146,15 @@ struct ActivateQuery {
     version: String,
 }
 
-async fn activate(
-    State(sup): State<Arc<Supervisor>>,
-    headers: HeaderMap,
-    Query(q): Query<ActivateQuery>,
-) -> Response {
-    if let Some(denied) = denied(&sup, &headers) {
+async fn activate(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<ActivateQuery>) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
         return denied;
     }
     blocking(sup, move |sup| sup.activate(&q.version)).await
 }
 
-async fn rollback(State(sup): State<Arc<Supervisor>>, headers: HeaderMap) -> Response {
-    if let Some(denied) = denied(&sup, &headers) {
+async fn rollback(State(sup): State<Api>, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
         return denied;
     }
     blocking(sup, |sup| sup.rollback()).await

@@ -5,6 +5,8 @@
 
 use super::Supervisor;
 use crate::control::status::Probation;
+use crate::metrics::SwapResult;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,5 +62,54 @@ pub(super) fn start(sup: Arc<Supervisor>, version: String) {
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the probation watcher: the new version is not on probation");
+    }
+}
+
+impl Supervisor {
+    /// Rolls back because `version` failed probation (called by the probation watcher).
+    pub(super) fn probation_failed(self: &Arc<Self>, version: &str, reason: String) {
+        let _one_at_a_time = self.changing.lock();
+        if self.running_version().as_deref() != Some(version) {
+            return; // superseded meanwhile
+        }
+        tracing::error!(%version, %reason, "probation failed: rolling back");
+        let outcome = self.rollback_locked();
+        let state = if outcome.ok { "failed" } else { "failed_stuck" };
+        if outcome.ok {
+            if let Some(swap) = &outcome.swap {
+                self.metrics.record_swap(
+                    SwapResult::RolledBack,
+                    Some(std::time::Duration::from_micros(swap.pause_us)),
+                    Some(swap.state_bytes as usize),
+                );
+            }
+        } else {
+            tracing::error!(%version, error = %outcome.message, "probation failed and the rollback was refused: the new version stays");
+        }
+        let reason = if outcome.ok {
+            reason
+        } else {
+            format!("{reason}; rollback refused: {}", outcome.message)
+        };
+        self.record.lock().probation = Some(Probation {
+            version: version.to_owned(),
+            state: state.to_owned(),
+            reason: Some(reason),
+        });
+    }
+
+    /// Records a probation's state.
+    pub(super) fn set_probation(&self, probation: Probation) {
+        self.record.lock().probation = Some(probation);
+    }
+
+    /// The swap counter (see `swap_seq`).
+    pub(super) fn swap_seq(&self) -> u64 {
+        self.swap_seq.load(Ordering::SeqCst)
+    }
+
+    /// The probation window.
+    pub(super) fn probation_window(&self) -> std::time::Duration {
+        self.config.probation
     }
 }

@@ -1,6 +1,7 @@
 //! `POST /releases`: an uploaded library becomes a release on the volume.
 
-use super::{volume_step, Refused, Supervisor};
+use super::refusal::{volume_step, Refused};
+use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
 use crate::loader::{Expect, Plugin};
 use crate::volume::{PushOutcome, ReleaseInfo};

@@ -1,0 +1,28 @@
+//! What the control API needs from the process it controls. The control module depends only
+//! on this trait; `molt run`'s supervisor implements it (see `crate::daemon`), so the control
+//! API does not import the daemon.
+
+use super::{Outcome, Status, UploadInfo};
+use std::sync::Arc;
+
+/// The operations behind the control API's routes. Mutating calls block (they stage, load and
+/// swap releases): the router runs them off the async runtime.
+pub trait ControlApi: Send + Sync + 'static {
+    /// Whether a version serves traffic (`GET /readyz`).
+    fn is_ready(&self) -> bool;
+    /// What `GET /status` shows.
+    fn status(&self) -> Status;
+    /// The Prometheus text of `GET /metrics`.
+    fn metrics_text(&self) -> String;
+    /// Whether a mutating call's bearer token is acceptable (`given` is `None` when the call
+    /// carries none).
+    fn token_matches(&self, given: Option<&str>) -> bool;
+    /// The version that serves, if any.
+    fn running_version(&self) -> Option<String>;
+    /// `POST /releases`: store an uploaded library as a release (not activated).
+    fn upload(self: Arc<Self>, bytes: &[u8], info: &UploadInfo) -> Outcome;
+    /// `POST /activate?version=V`: point `current` at `version` and swap to it.
+    fn activate(self: Arc<Self>, version: &str) -> Outcome;
+    /// `POST /rollback`: back to the version that served before.
+    fn rollback(self: Arc<Self>) -> Outcome;
+}

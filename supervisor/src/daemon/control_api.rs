@@ -1,0 +1,39 @@
+//! The supervisor behind the control API (see `crate::control::ControlApi`).
+
+use super::Supervisor;
+use crate::control::{ControlApi, Outcome, Status, UploadInfo};
+use std::sync::Arc;
+
+impl ControlApi for Supervisor {
+    fn is_ready(&self) -> bool {
+        Supervisor::is_ready(self)
+    }
+
+    fn status(&self) -> Status {
+        Supervisor::status(self)
+    }
+
+    fn metrics_text(&self) -> String {
+        self.metrics().encode()
+    }
+
+    fn token_matches(&self, given: Option<&str>) -> bool {
+        Supervisor::token_matches(self, given)
+    }
+
+    fn running_version(&self) -> Option<String> {
+        Supervisor::running_version(self)
+    }
+
+    fn upload(self: Arc<Self>, bytes: &[u8], info: &UploadInfo) -> Outcome {
+        Supervisor::upload(&self, bytes, info)
+    }
+
+    fn activate(self: Arc<Self>, version: &str) -> Outcome {
+        Supervisor::activate(&self, version)
+    }
+
+    fn rollback(self: Arc<Self>) -> Outcome {
+        Supervisor::rollback(&self)
+    }
+}

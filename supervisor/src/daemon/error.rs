@@ -1,0 +1,51 @@
+//! Why the supervisor could not start or stopped with an error.
+
+use std::net::SocketAddr;
+
+/// Why the supervisor could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A control address other than loopback needs a token.
+    #[error(
+        "refusing to expose the control API on {addr} without a token: mutating calls would be \
+         open to anyone who can reach it; pass --token-file, or bind --control to 127.0.0.1"
+    )]
+    ControlWithoutToken {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// `app traffic` or `control API`.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state could not be restored or saved.
+    #[error("{0}")]
+    State(String),
+    /// Another I/O failure.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The volume watcher could not start.
+    #[error(transparent)]
+    Watch(#[from] crate::watcher::WatchError),
+}
+
+pub(super) fn io(what: impl Into<String>, source: std::io::Error) -> DaemonError {
+    DaemonError::Io {
+        what: what.into(),
+        source,
+    }
+}

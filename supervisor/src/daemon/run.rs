@@ -1,0 +1,155 @@
+//! The process around the supervisor: sockets, the volume watcher, the snapshot timer, the
+//! app front and the control API, and an orderly shutdown.
+
+use super::error::io;
+use super::{BoundAddrs, DaemonError, RunConfig, Supervisor};
+use crate::front::Front;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Runs a supervisor until `shutdown` completes; then drains, snapshots and returns.
+pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    if !config.control.ip().is_loopback() && config.token.is_none() {
+        return Err(DaemonError::ControlWithoutToken { addr: config.control });
+    }
+    let sup = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || Supervisor::open(config)
+    })
+    .await
+    .map_err(|e| DaemonError::State(format!("start-up task failed: {e}")))??;
+
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Bind { addr, what, source })
+    };
+    let traffic = bind(config.listen, "app traffic").await?;
+    let control = bind(config.control, "control API").await?;
+    let addrs = BoundAddrs {
+        listen: traffic
+            .local_addr()
+            .map_err(|source| io("reading the traffic address", source))?,
+        control: control
+            .local_addr()
+            .map_err(|source| io("reading the control address", source))?,
+        pid: std::process::id(),
+    };
+    tracing::info!(listen = %addrs.listen, control = %addrs.control, app = %config.app, "molt listening");
+
+    // Load what `current` names (and restore the snapshot) before saying where we listen, so a
+    // caller that waits for the address file finds the supervisor serving.
+    let first = Arc::clone(&sup);
+    let _ = tokio::task::spawn_blocking(move || first.boot()).await;
+    if let Some(path) = &config.addr_file {
+        let json = serde_json::to_vec(&addrs).unwrap_or_default();
+        crate::volume::atomic_write(path, &json)
+            .map_err(|source| io(format!("writing the address file {}", path.display()), source))?;
+    }
+
+    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+    let _watch = if config.watch {
+        Some(crate::watcher::watch(
+            &sup.app_dir(),
+            config.poll_interval,
+            wake_tx.clone(),
+        )?)
+    } else {
+        None
+    };
+    let reconciler = tokio::spawn({
+        let sup = Arc::clone(&sup);
+        async move {
+            while wake_rx.recv().await.is_some() {
+                let sup = Arc::clone(&sup);
+                let _ = tokio::task::spawn_blocking(move || sup.reconcile(false)).await;
+            }
+        }
+    });
+    let snapshotter = (!config.snapshot_interval.is_zero()).then(|| {
+        let sup = Arc::clone(&sup);
+        let every = config.snapshot_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let sup = Arc::clone(&sup);
+                let _ = tokio::task::spawn_blocking(move || sup.snapshot()).await;
+            }
+        })
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let front =
+        Front::new(Arc::clone(&sup) as Arc<dyn crate::front::Service>).with_metrics(sup.metrics_arc());
+    let front_task = tokio::spawn({
+        let mut stop = stop_rx.clone();
+        let grace = config.shutdown_grace;
+        async move {
+            front
+                .serve(
+                    traffic,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                    grace,
+                )
+                .await
+        }
+    });
+    let control_task = tokio::spawn({
+        let mut stop = stop_rx.clone();
+        let app = crate::control::router(Arc::clone(&sup) as Arc<dyn crate::control::ControlApi>);
+        async move {
+            axum::serve(control, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }
+    });
+
+    shutdown.await;
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = stop_tx.send(true);
+    let _ = front_task.await;
+    reconciler.abort();
+    if let Some(task) = snapshotter {
+        task.abort();
+    }
+    // Traffic has drained: the snapshot holds every acknowledged request.
+    let last = Arc::clone(&sup);
+    let saved = tokio::task::spawn_blocking(move || last.snapshot())
+        .await
+        .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
+    let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
+    match saved {
+        Ok(Some(path)) => tracing::info!(snapshot = %path.display(), "final snapshot written"),
+        Ok(None) => tracing::info!("no version ran: no snapshot to write"),
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
