@@ -9,12 +9,15 @@
 //! | `POST /releases?app&version&schema&abi&file&sha256` | body = the library: stores a release on the volume |
 //! | `POST /activate?version=V` | points `current` at V and swaps to it |
 //! | `POST /rollback` | back to the previously active version |
+//! | `GET /handoff`, `POST /handoff/{begin,commit,abort}`, `GET /handoff/state` | the departing side of a handoff ([`handoff`]) |
+//! | `POST /absorb`, `POST /absorb/query` | the receiving side of a handoff |
 //!
 //! Mutating calls need `Authorization: Bearer <token>` when a token is configured; the
 //! supervisor refuses to start on a non-loopback control address without one.
 
 mod api;
 pub mod client;
+pub mod handoff;
 pub mod status;
 
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -27,7 +30,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 pub use api::ControlApi;
-pub use client::{ControlClient, UploadInfo};
+pub use client::{CallError, ControlClient, UploadInfo};
+pub use handoff::HandoffApi;
 pub use status::{Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
 
 /// The largest library `POST /releases` accepts.
@@ -47,6 +51,7 @@ pub fn router(supervisor: Api) -> Router {
         .route("/activate", post(activate))
         .route("/rollback", post(rollback))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .merge(handoff::routes())
         .with_state(supervisor)
 }
 

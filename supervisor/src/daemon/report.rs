@@ -12,18 +12,24 @@ impl Supervisor {
         let Some(engine) = self.engine.get() else {
             return Ok(None);
         };
+        // Handed off: the snapshot that records it stays the newest; the state held in
+        // memory is the receiver's now and is never written as this supervisor's own.
+        let Some(ledger) = self.handoffs.ledger() else {
+            return self.handoff_record();
+        };
         let plugin = engine.active();
         let written = engine
             .export_state()
             .map_err(|e| e.to_string())
             .and_then(|state| {
                 let bytes = state.bytes.len() as u64;
-                let snap = Snapshot::new(
+                let mut snap = Snapshot::new(
                     &self.config.app,
                     &plugin.info().version,
                     state.schema,
                     state.bytes,
                 );
+                snap.ledger = ledger;
                 self.snapshots
                     .write(&snap)
                     .map(|path| (path, bytes))

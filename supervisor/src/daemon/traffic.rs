@@ -1,4 +1,6 @@
-//! App traffic: requests go to the serving version, or get a 503 while none serves.
+//! App traffic: requests go to the serving version, or get a 503 while none serves, or once
+//! a handoff has sealed this supervisor (each request holds the seal shared while it runs, so
+//! sealing drains them: see `handoff`).
 
 use super::Supervisor;
 use crate::front::{Reply, Service};
@@ -7,6 +9,14 @@ use std::sync::Arc;
 
 impl Service for Supervisor {
     fn serve(&self, req: &Request<'_>) -> Reply {
+        let sealed = self.handoffs.traffic();
+        if *sealed {
+            drop(sealed);
+            return Reply {
+                response: Response::new(503, self.handoffs.sealed_reason()),
+                version: Arc::from(""),
+            };
+        }
         match self.engine.get() {
             Some(engine) => {
                 let served = engine.handle(req);

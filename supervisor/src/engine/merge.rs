@@ -159,3 +159,33 @@ impl Engine {
         Ok(report)
     }
 }
+
+impl Engine {
+    /// Exports the running state in `schema` (one the running version exports), holding the
+    /// gate shared: what a departing supervisor hands to a peer.
+    pub fn export_in(&self, schema: u32) -> Result<Vec<u8>, SwapError> {
+        let active = self.gate.read();
+        let instance = Arc::clone(&active.instance);
+        let plugin = Arc::clone(instance.plugin());
+        let fail = |step, cause| SwapError {
+            action: Action::Snapshot,
+            release: plugin.id().to_owned(),
+            step,
+            cause,
+            serving: Some(plugin.id().to_owned()),
+        };
+        if !plugin.info().exports.contains(&schema) {
+            let cause = Cause::NoSharedSchema {
+                exports: plugin.info().exports.clone(),
+                imports: vec![schema],
+            };
+            return Err(fail(Step::Stage, cause));
+        }
+        let exported = super::deadline::run(Hook::Export, self.config.hook_timeout, move || {
+            instance.export(schema)
+        })
+        .and_then(|r| r.map_err(Cause::Hook));
+        drop(active);
+        exported.map_err(|cause| fail(Step::Export, cause))
+    }
+}

@@ -1,0 +1,215 @@
+//! The handoff routes of the control API (docs/DESIGN.md, "Handoff"; the calls and their
+//! answers: [`crate::handoff::wire`]). Every route checks the bearer token before it reads
+//! anything else; only `POST /absorb` has a body, the state, read after the check and capped at
+//! [`MAX_STATE`].
+
+use super::{denied, Api};
+use crate::handoff::wire::{AbsorbQuery, Absorbed, Begun, Done, HandoffInfo, Refused, StateHeaders};
+use crate::handoff::{valid_id, HandoffStep};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The largest state `POST /absorb` accepts.
+pub const MAX_STATE: usize = 1 << 30;
+/// The body limit of the handoff routes that carry none.
+const SMALL: usize = 4 * 1024;
+
+/// What the handoff routes call; `molt run`'s supervisor implements it. Blocking calls run off
+/// the async runtime.
+pub trait HandoffApi: Send + Sync + 'static {
+    /// `GET /handoff`.
+    fn handoff_info(&self) -> HandoffInfo;
+    /// `POST /handoff/begin`: unready, wait `unready`, seal within `drain`, export in `schema`.
+    fn handoff_begin(
+        &self,
+        id: &str,
+        to: &str,
+        schema: Option<u32>,
+        unready: Duration,
+        drain: Duration,
+    ) -> Result<Begun, Refused>;
+    /// `GET /handoff/state`: (app, schema, bytes) of the export `begin` keeps.
+    fn handoff_state(&self, id: &str) -> Result<(String, u32, Bytes), Refused>;
+    /// `POST /handoff/commit`.
+    fn handoff_commit(&self, id: &str) -> Result<Done, Refused>;
+    /// `POST /handoff/abort`.
+    fn handoff_abort(&self, id: &str) -> Result<Done, Refused>;
+    /// `POST /absorb`.
+    fn absorb(&self, id: &str, from: &str, app: &str, schema: u32, state: Vec<u8>) -> Result<Absorbed, Refused>;
+    /// `POST /absorb/query`.
+    fn absorb_query(&self, id: &str, fence: bool) -> AbsorbQuery;
+}
+
+/// The handoff routes.
+pub(super) fn routes() -> Router<Api> {
+    Router::new()
+        .route("/handoff", get(info))
+        .route("/handoff/begin", post(begin))
+        .route("/handoff/state", get(state))
+        .route("/handoff/commit", post(commit))
+        .route("/handoff/abort", post(abort))
+        .route("/absorb/query", post(query))
+        .layer(DefaultBodyLimit::max(SMALL))
+        .merge(
+            Router::new()
+                .route("/absorb", post(absorb))
+                .layer(DefaultBodyLimit::max(MAX_STATE)),
+        )
+}
+
+/// A refusal as the client reads it: 409 and the JSON.
+fn refused(r: Refused) -> Response {
+    (StatusCode::CONFLICT, Json(r)).into_response()
+}
+
+/// Refuses an id that is not `[A-Za-z0-9._-]{1,100}`.
+fn check_id(id: &str, step: HandoffStep) -> Result<(), Response> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(refused(Refused::new(
+            step,
+            "the handoff id must be 1 to 100 characters of A-Z a-z 0-9 . _ -",
+        )))
+    }
+}
+
+/// Runs a blocking call off the runtime; a JSON answer, or a refusal.
+async fn blocking<T: serde::Serialize + Send + 'static>(
+    sup: Api,
+    op: impl FnOnce(Api) -> Result<T, Refused> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || op(sup)).await {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(r)) => refused(r),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("control task failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn info(State(sup): State<Api>, headers: HeaderMap) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    Json(sup.handoff_info()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct BeginQuery {
+    id: String,
+    to: String,
+    schema: Option<u32>,
+    #[serde(default)]
+    unready_ms: u64,
+    drain_ms: Option<u64>,
+}
+
+async fn begin(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<BeginQuery>) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    if let Err(r) = check_id(&q.id, HandoffStep::Check) {
+        return r;
+    }
+    let unready = Duration::from_millis(q.unready_ms.min(600_000));
+    let drain = Duration::from_millis(q.drain_ms.unwrap_or(5_000).min(600_000));
+    blocking(sup, move |sup| {
+        sup.handoff_begin(&q.id, &q.to, q.schema, unready, drain)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct IdQuery {
+    id: String,
+}
+
+async fn state(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQuery>) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    match sup.handoff_state(&q.id) {
+        Ok((app, schema, bytes)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::HeaderName::from_static(StateHeaders::APP), app),
+                (header::HeaderName::from_static(StateHeaders::SCHEMA), schema.to_string()),
+                (header::HeaderName::from_static(StateHeaders::ID), q.id),
+            ],
+            Body::from(bytes),
+        )
+            .into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+async fn commit(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQuery>) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    blocking(sup, move |sup| sup.handoff_commit(&q.id)).await
+}
+
+async fn abort(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQuery>) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    blocking(sup, move |sup| sup.handoff_abort(&q.id)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct AbsorbParams {
+    id: String,
+    from: String,
+    app: String,
+    schema: u32,
+}
+
+async fn absorb(
+    State(sup): State<Api>,
+    headers: HeaderMap,
+    Query(q): Query<AbsorbParams>,
+    body: Body,
+) -> Response {
+    // The token first; the body (the state) only then.
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    if let Err(r) = check_id(&q.id, HandoffStep::Merge) {
+        return r;
+    }
+    let state = match axum::body::to_bytes(body, MAX_STATE).await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(e) => {
+            return refused(Refused::new(
+                HandoffStep::Transfer,
+                format!("reading the state failed (at most {MAX_STATE} bytes): {e}"),
+            ))
+        }
+    };
+    blocking(sup, move |sup| sup.absorb(&q.id, &q.from, &q.app, q.schema, state)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct QueryParams {
+    id: String,
+    #[serde(default)]
+    fence: bool,
+}
+
+async fn query(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<QueryParams>) -> Response {
+    if let Some(denied) = denied(sup.as_ref(), &headers) {
+        return denied;
+    }
+    blocking(sup, move |sup| Ok(sup.absorb_query(&q.id, q.fence))).await
+}
