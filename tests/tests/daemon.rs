@@ -11,6 +11,9 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
+//! - `handoff`: `molt handoff` moves a state once (and refuses, leaving both states, on a
+//!   panicking merge, a missing merge hook, an unreachable receiver, an impossible grace
+//!   period); `molt absorb` merges an orphan snapshot once;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
 //!
@@ -29,6 +32,8 @@ mod cli;
 mod control;
 #[path = "daemon/demo.rs"]
 mod demo;
+#[path = "daemon/handoff.rs"]
+mod handoff;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
 #[path = "daemon/refusals.rs"]

@@ -3,9 +3,11 @@
 //! Exit codes: `0` done, `1` refused or failed (the message says what and why, and what still
 //! runs), `2` usage error.
 
+mod absorb;
 mod activate;
 mod check;
 mod demo;
+mod handoff;
 mod push;
 mod releases;
 mod run;
@@ -52,6 +54,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
+    /// Hand a departing supervisor's state to a live peer, exactly once (scale-down).
+    Handoff(handoff::HandoffArgs),
+    /// Merge the snapshot of a pod that is gone into a live supervisor, once.
+    Absorb(absorb::AbsorbArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
 }
@@ -74,6 +80,8 @@ pub fn main() -> ExitCode {
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
+        Command::Handoff(args) => handoff::run(args),
+        Command::Absorb(args) => absorb::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

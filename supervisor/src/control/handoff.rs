@@ -42,7 +42,14 @@ pub trait HandoffApi: Send + Sync + 'static {
     /// `POST /handoff/abort`.
     fn handoff_abort(&self, id: &str) -> Result<Done, Refused>;
     /// `POST /absorb`.
-    fn absorb(&self, id: &str, from: &str, app: &str, schema: u32, state: Vec<u8>) -> Result<Absorbed, Refused>;
+    fn absorb(
+        &self,
+        id: &str,
+        from: &str,
+        app: &str,
+        schema: u32,
+        state: Vec<u8>,
+    ) -> Result<Absorbed, Refused>;
     /// `POST /absorb/query`.
     fn absorb_query(&self, id: &str, fence: bool) -> AbsorbQuery;
 }
@@ -143,7 +150,10 @@ async fn state(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQue
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
                 (header::HeaderName::from_static(StateHeaders::APP), app),
-                (header::HeaderName::from_static(StateHeaders::SCHEMA), schema.to_string()),
+                (
+                    header::HeaderName::from_static(StateHeaders::SCHEMA),
+                    schema.to_string(),
+                ),
                 (header::HeaderName::from_static(StateHeaders::ID), q.id),
             ],
             Body::from(bytes),
@@ -197,7 +207,10 @@ async fn absorb(
             ))
         }
     };
-    blocking(sup, move |sup| sup.absorb(&q.id, &q.from, &q.app, q.schema, state)).await
+    blocking(sup, move |sup| {
+        sup.absorb(&q.id, &q.from, &q.app, q.schema, state)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

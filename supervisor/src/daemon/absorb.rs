@@ -11,7 +11,14 @@ impl Supervisor {
     /// `from`) through the running version's merge hook, unless handoff `id` was absorbed
     /// before (then nothing is applied and the answer says `already`). Then writes a snapshot
     /// that holds the merged state and the id. Refused, the state is untouched.
-    pub fn absorb(&self, id: &str, from: &str, app: &str, schema: u32, state: Vec<u8>) -> Result<Absorbed, Refused> {
+    pub fn absorb(
+        &self,
+        id: &str,
+        from: &str,
+        app: &str,
+        schema: u32,
+        state: Vec<u8>,
+    ) -> Result<Absorbed, Refused> {
         let refuse = |why: String| {
             let why = format!("{why}; {}", self.still_serving());
             tracing::warn!(handoff = id, from, error = %why, "absorb refused");
@@ -37,7 +44,11 @@ impl Supervisor {
         {
             let ledger = self.handoffs.ledger.lock();
             if ledger.ids.iter().any(|known| known == id) {
-                tracing::info!(handoff = id, from, "absorb: handoff already absorbed, nothing applied");
+                tracing::info!(
+                    handoff = id,
+                    from,
+                    "absorb: handoff already absorbed, nothing applied"
+                );
                 return Ok(Absorbed {
                     id: id.to_owned(),
                     already: true,
@@ -71,8 +82,13 @@ impl Supervisor {
             Err(e) => (None, Some(e.to_string())),
         };
         tracing::info!(
-            handoff = id, from, schema, peer_bytes, pause_us = report.steps.pause.as_micros() as u64,
-            snapshot = snapshot.as_deref().unwrap_or("-"), "absorbed a peer's state"
+            handoff = id,
+            from,
+            schema,
+            peer_bytes,
+            pause_us = report.steps.pause.as_micros() as u64,
+            snapshot = snapshot.as_deref().unwrap_or("-"),
+            "absorbed a peer's state"
         );
         Ok(Absorbed {
             id: id.to_owned(),

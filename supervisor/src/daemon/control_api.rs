@@ -69,7 +69,14 @@ impl HandoffApi for Supervisor {
         Supervisor::handoff_abort(self, id)
     }
 
-    fn absorb(&self, id: &str, from: &str, app: &str, schema: u32, state: Vec<u8>) -> Result<Absorbed, Refused> {
+    fn absorb(
+        &self,
+        id: &str,
+        from: &str,
+        app: &str,
+        schema: u32,
+        state: Vec<u8>,
+    ) -> Result<Absorbed, Refused> {
         Supervisor::absorb(self, id, from, app, schema, state)
     }
 

@@ -7,8 +7,8 @@
 //! taken then holds every acknowledged write.
 
 use super::Supervisor;
-use crate::handoff::wire::{Begun, Done, HandoffInfo, HandoffStep, Phase, Refused};
 use crate::handoff::unix_ms;
+use crate::handoff::wire::{Begun, Done, HandoffInfo, HandoffStep, Phase, Refused};
 use crate::snapshot::{HandedOff, Ledger, Snapshot};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -103,7 +103,6 @@ impl Handoffs {
         })
     }
 
-
     fn phase(&self) -> Phase {
         match &*self.phase.lock() {
             Own::Serving => Phase::Serving,
@@ -154,13 +153,16 @@ impl Supervisor {
     ) -> Result<Begun, Refused> {
         let still = |what: &str| format!("{what}; {}", self.still_serving());
         let Some(engine) = self.engine.get() else {
-            return Err(Refused::new(HandoffStep::Check, "nothing is serving: no state to hand off"));
+            return Err(Refused::new(
+                HandoffStep::Check,
+                "nothing is serving: no state to hand off",
+            ));
         };
         {
             let mut phase = self.handoffs.phase.lock();
             match &*phase {
                 Own::Serving => {}
-                    Own::HandedOff { id: other, to, .. } => {
+                Own::HandedOff { id: other, to, .. } => {
                     return Err(Refused::new(
                         HandoffStep::Check,
                         format!("the state was already handed to {to} (handoff {other}); nothing is serving"),
@@ -230,7 +232,12 @@ impl Supervisor {
             state: Bytes::from(state),
         };
         tracing::info!(
-            handoff = id, to, schema, state_bytes = begun.state_bytes, drain_us, export_us,
+            handoff = id,
+            to,
+            schema,
+            state_bytes = begun.state_bytes,
+            drain_us,
+            export_us,
             "handoff: sealed (traffic answered 503) and exported"
         );
         Ok(begun)
@@ -336,7 +343,10 @@ impl Supervisor {
                 *phase = Own::Serving;
                 drop(phase);
                 *self.handoffs.seal.write() = false;
-                tracing::warn!(handoff = id, "handoff aborted: ready and serving again, state untouched");
+                tracing::warn!(
+                    handoff = id,
+                    "handoff aborted: ready and serving again, state untouched"
+                );
                 Ok(Done {
                     id: id.to_owned(),
                     message: format!("handoff {id} aborted; {}", self.still_serving()),

@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn targets_expand() {
         assert_eq!(candidates("http://a:1/").unwrap(), ["http://a:1"]);
-        assert_eq!(candidates("dns+http://127.0.0.1:7070").unwrap(), ["http://127.0.0.1:7070"]);
+        assert_eq!(
+            candidates("dns+http://127.0.0.1:7070").unwrap(),
+            ["http://127.0.0.1:7070"]
+        );
         assert!(matches!(candidates("ftp://x"), Err(PeerError::BadTarget(_))));
     }
 }

@@ -136,18 +136,36 @@ impl Departing<'_> {
         let t = Instant::now();
         match self.to.absorb_query(id, true, opts.step_timeout) {
             Ok(q) if q.absorbed => {
-                run.time(HandoffStep::Merge, t, opts.step_timeout, "the receiver absorbed it");
+                run.time(
+                    HandoffStep::Merge,
+                    t,
+                    opts.step_timeout,
+                    "the receiver absorbed it",
+                );
                 run.commit(opts)?;
-                Ok(format!("handoff {id}: the receiver {} holds the state; committed", self.to.base()))
+                Ok(format!(
+                    "handoff {id}: the receiver {} holds the state; committed",
+                    self.to.base()
+                ))
             }
             Ok(_) => {
-                run.time(HandoffStep::Merge, t, opts.step_timeout, "the receiver did not absorb it (fenced)");
+                run.time(
+                    HandoffStep::Merge,
+                    t,
+                    opts.step_timeout,
+                    "the receiver did not absorb it (fenced)",
+                );
                 let done = run.abort(opts);
-                Ok(format!("handoff {id}: the receiver never absorbed it (now fenced); {done}"))
+                Ok(format!(
+                    "handoff {id}: the receiver never absorbed it (now fenced); {done}"
+                ))
             }
-            Err(e) => Err(run.fail(HandoffStep::Merge, t, opts.step_timeout, format!(
-                "cannot ask the receiver: {e}; the departing supervisor stays as it is"
-            ))),
+            Err(e) => Err(run.fail(
+                HandoffStep::Merge,
+                t,
+                opts.step_timeout,
+                format!("cannot ask the receiver: {e}; the departing supervisor stays as it is"),
+            )),
         }
     }
 }
@@ -171,7 +189,13 @@ impl Run<'_> {
         });
     }
 
-    fn fail(&mut self, step: HandoffStep, since: Instant, deadline: Duration, message: String) -> HandoffFailure {
+    fn fail(
+        &mut self,
+        step: HandoffStep,
+        since: Instant,
+        deadline: Duration,
+        message: String,
+    ) -> HandoffFailure {
         self.time(step, since, deadline, "failed");
         HandoffFailure {
             id: self.id.to_owned(),
@@ -204,10 +228,16 @@ impl Run<'_> {
                 ));
             }
             let (Some(from_version), Some(from_schema)) = (&from.version, from.state_schema) else {
-                return Err(format!("nothing serves at {}: no state to hand off", self.from.base()));
+                return Err(format!(
+                    "nothing serves at {}: no state to hand off",
+                    self.from.base()
+                ));
             };
             let (Some(to_version), Some(to_schema)) = (&to.version, to.state_schema) else {
-                return Err(format!("nothing serves at {} to merge into; {nothing}", self.to.base()));
+                return Err(format!(
+                    "nothing serves at {} to merge into; {nothing}",
+                    self.to.base()
+                ));
             };
             for (who, info) in [(self.from.base(), &from), (self.to.base(), &to)] {
                 if info.phase != Phase::Serving {
@@ -276,8 +306,16 @@ impl Run<'_> {
             Ok(begun) => {
                 let us = |n: u64| Duration::from_micros(n);
                 for (step, took, note) in [
-                    (HandoffStep::Unready, begun.unready_us, "readiness false, still serving".to_owned()),
-                    (HandoffStep::Drain, begun.drain_us, "sealed: later requests get 503".to_owned()),
+                    (
+                        HandoffStep::Unready,
+                        begun.unready_us,
+                        "readiness false, still serving".to_owned(),
+                    ),
+                    (
+                        HandoffStep::Drain,
+                        begun.drain_us,
+                        "sealed: later requests get 503".to_owned(),
+                    ),
                     (
                         HandoffStep::Export,
                         begun.export_us,
@@ -314,18 +352,34 @@ impl Run<'_> {
         let t = Instant::now();
         match self.from.handoff_state(self.id, opts.step_timeout) {
             Ok((_, _, bytes)) => {
-                self.time(HandoffStep::Transfer, t, opts.step_timeout, format!("{} bytes", bytes.len()));
+                self.time(
+                    HandoffStep::Transfer,
+                    t,
+                    opts.step_timeout,
+                    format!("{} bytes", bytes.len()),
+                );
                 Ok(bytes)
             }
             Err(e) => {
                 let done = self.abort(opts);
-                Err(self.fail(HandoffStep::Transfer, t, opts.step_timeout, format!("{e}; {done}")))
+                Err(self.fail(
+                    HandoffStep::Transfer,
+                    t,
+                    opts.step_timeout,
+                    format!("{e}; {done}"),
+                ))
             }
         }
     }
 
     /// The receiver merges. A lost answer is settled by asking it, with `fence`.
-    fn merge(&mut self, app: &str, schema: u32, state: Vec<u8>, opts: &HandoffOptions) -> Result<Absorbed, HandoffFailure> {
+    fn merge(
+        &mut self,
+        app: &str,
+        schema: u32,
+        state: Vec<u8>,
+        opts: &HandoffOptions,
+    ) -> Result<Absorbed, HandoffFailure> {
         let t = Instant::now();
         let deadline = opts.step_timeout;
         let from = self.from.base().to_owned();
@@ -349,7 +403,12 @@ impl Run<'_> {
             }
             Err(e) if e.certainly_not_applied() => {
                 let done = self.abort(opts);
-                return Err(self.fail(HandoffStep::Merge, t, deadline, format!("{e}; the receiver's state is unchanged; {done}")));
+                return Err(self.fail(
+                    HandoffStep::Merge,
+                    t,
+                    deadline,
+                    format!("{e}; the receiver's state is unchanged; {done}"),
+                ));
             }
             Err(e) => e,
         };
@@ -360,7 +419,12 @@ impl Run<'_> {
         loop {
             match self.to.absorb_query(self.id, true, deadline) {
                 Ok(q) if q.absorbed => {
-                    self.time(HandoffStep::Merge, t, deadline, format!("answer lost ({lost}); the receiver confirms it absorbed the state"));
+                    self.time(
+                        HandoffStep::Merge,
+                        t,
+                        deadline,
+                        format!("answer lost ({lost}); the receiver confirms it absorbed the state"),
+                    );
                     let absorbed = Absorbed {
                         id: self.id.to_owned(),
                         already: true,
@@ -376,18 +440,28 @@ impl Run<'_> {
                 }
                 Ok(_) => {
                     let done = self.abort(opts);
-                    return Err(self.fail(HandoffStep::Merge, t, deadline, format!(
+                    return Err(self.fail(
+                        HandoffStep::Merge,
+                        t,
+                        deadline,
+                        format!(
                         "{lost}; the receiver did not absorb it (it restarted or the call was cut) and has \
                          fenced handoff {}: its state is unchanged; {done}", self.id
-                    )));
+                    ),
+                    ));
                 }
                 Err(e) if Instant::now() >= until => {
-                    return Err(self.fail(HandoffStep::Merge, t, deadline, format!(
+                    return Err(self.fail(
+                        HandoffStep::Merge,
+                        t,
+                        deadline,
+                        format!(
                         "{lost}; the receiver cannot say whether it absorbed the state ({e}); the departing \
                          supervisor stays sealed, holding its state, serving nothing: when the receiver \
                          answers, run `molt handoff --resolve {} --from {} --to {}`",
                         self.id, self.from.base(), self.to.base()
-                    )));
+                    ),
+                    ));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(250)),
             }
@@ -401,18 +475,28 @@ impl Run<'_> {
                 self.time(HandoffStep::Commit, t, opts.step_timeout, done.message);
                 Ok(())
             }
-            Err(e) => Err(self.fail(HandoffStep::Commit, t, opts.step_timeout, format!(
+            Err(e) => {
+                Err(self.fail(
+                    HandoffStep::Commit,
+                    t,
+                    opts.step_timeout,
+                    format!(
                 "{e}; the receiver holds the state: the departing supervisor must not serve it again \
                  and stays sealed; run `molt handoff --resolve {} --from {} --to {}` to record it",
                 self.id, self.from.base(), self.to.base()
-            ))),
+            ),
+                ))
+            }
         }
     }
 
     /// Asks the departing supervisor to unseal; says how that went.
     fn abort(&mut self, opts: &HandoffOptions) -> String {
         match self.from.handoff_abort(self.id, opts.step_timeout) {
-            Ok(done) => format!("the departing supervisor is ready and serving again with its state ({})", done.message),
+            Ok(done) => format!(
+                "the departing supervisor is ready and serving again with its state ({})",
+                done.message
+            ),
             Err(e) => format!("asking the departing supervisor to serve again failed: {e}"),
         }
     }

@@ -140,7 +140,12 @@ impl ControlClient {
     ) -> Result<Absorbed, CallError> {
         let url = format!("{}/absorb", self.base);
         let schema = schema.to_string();
-        let query = [("id", id), ("from", from), ("app", app), ("schema", schema.as_str())];
+        let query = [
+            ("id", id),
+            ("from", from),
+            ("app", app),
+            ("schema", schema.as_str()),
+        ];
         let req = self.http.post(&url).query(&query).body(state).timeout(timeout);
         self.call_json(req, url)
     }
@@ -155,9 +160,10 @@ impl ControlClient {
     fn call_json<T: DeserializeOwned>(&self, req: RequestBuilder, url: String) -> Result<T, CallError> {
         let resp = self.send(req, &url)?;
         let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .map_err(|source| CallError::NoAnswer { url: url.clone(), source })?;
+        let text = resp.text().map_err(|source| CallError::NoAnswer {
+            url: url.clone(),
+            source,
+        })?;
         serde_json::from_str(&text).map_err(|_| CallError::Unexpected {
             url,
             status,
