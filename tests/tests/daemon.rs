@@ -14,6 +14,9 @@
 //! - `handoff`: `molt handoff` moves a state once (and refuses, leaving both states, on a
 //!   panicking merge, a missing merge hook, an unreachable receiver, an impossible grace
 //!   period); `molt absorb` merges an orphan snapshot once;
+//! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
+//!   and upload paths) before the library is opened, and a key rotation;
+//! - `serving`: the volume watcher is not woken by reads of `current`;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
 //!
@@ -40,6 +43,10 @@ mod lifecycle;
 mod refusals;
 #[path = "daemon/rolling.rs"]
 mod rolling;
+#[path = "daemon/serving.rs"]
+mod serving;
+#[path = "daemon/signing.rs"]
+mod signing;
 #[path = "daemon/startup.rs"]
 mod startup;
 

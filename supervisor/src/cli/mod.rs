@@ -8,6 +8,7 @@ mod activate;
 mod check;
 mod demo;
 mod handoff;
+mod keygen;
 mod push;
 mod releases;
 mod run;
@@ -52,6 +53,8 @@ pub enum Command {
     Releases(releases::ReleasesArgs),
     /// Show what a supervisor runs.
     Status(status::StatusArgs),
+    /// Make an ed25519 key pair for signing releases.
+    Keygen(keygen::KeygenArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
     /// Hand a departing supervisor's state to a live peer, exactly once (scale-down).
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => activate::rollback(args),
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
         Command::Handoff(args) => handoff::run(args),
         Command::Absorb(args) => absorb::run(args),

@@ -2,12 +2,14 @@
 
 use crate::cli::check::inspect;
 use crate::control::{ControlClient, UploadInfo};
+use crate::signing::SecretKey;
 use crate::volume::{PushOutcome, ReleaseInfo, Volume};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 mod rolling;
+mod sign;
 
 /// `molt push` arguments.
 #[derive(Debug, Args)]
@@ -28,22 +30,36 @@ pub struct PushArgs {
     /// Bearer token for the control APIs.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Sign the release with this secret key (`molt keygen`'s `molt.key`).
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     /// How long to wait for each supervisor's probation to end.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     probation_timeout: std::time::Duration,
 }
 
 /// Publishes `library` onto `volume` (reading app, version and schema from the library itself)
-/// and activates it when asked; returns what happened, line by line.
-pub fn to_volume(library: &Path, volume: &Volume, activate: bool) -> anyhow::Result<Vec<String>> {
+/// and activates it when asked, signed with `sign_key` when given; returns what happened,
+/// line by line.
+pub fn to_volume(
+    library: &Path,
+    volume: &Volume,
+    activate: bool,
+    sign_key: Option<&SecretKey>,
+) -> anyhow::Result<Vec<String>> {
     let info = inspect(library)?;
     let release = format!("{} {}", info.name, info.version);
-    let push = ReleaseInfo {
+    let mut push = ReleaseInfo {
         app: info.name.clone(),
         version: info.version.clone(),
         abi: info.abi_version,
         state_schema: info.state_schema,
+        signature: None,
     };
+    if sign_key.is_some() {
+        let (file, sha256) = sign::identity(library)?;
+        push.signature = sign::envelope(sign_key, &push, &file, &sha256);
+    }
     let outcome = volume.push(library, &push, activate)?;
     let pushed = outcome.release();
     let mut lines = vec![match outcome {
@@ -69,7 +85,13 @@ pub fn run(args: PushArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} has no usable file name", args.library.display()))?
         .to_owned();
     if let Some(volume) = &args.volume {
-        for line in to_volume(&args.library, &Volume::new(volume), !args.no_activate)? {
+        let key = sign::read_key(args.sign_key.as_deref())?;
+        for line in to_volume(
+            &args.library,
+            &Volume::new(volume),
+            !args.no_activate,
+            key.as_ref(),
+        )? {
             println!("{line}");
         }
         return Ok(());
@@ -78,14 +100,17 @@ pub fn run(args: PushArgs) -> anyhow::Result<()> {
     let token = args.token_file.as_deref().map(super::read_token).transpose()?;
     let sha256 = crate::manifest::sha256_file(&args.library)
         .with_context(|| format!("cannot read {}", args.library.display()))?;
-    let upload = UploadInfo {
+    let mut upload = UploadInfo {
         app: info.name.clone(),
         version: info.version.clone(),
         state_schema: info.state_schema,
         abi: info.abi_version,
         file,
         sha256,
+        signature: None,
     };
+    let key = sign::read_key(args.sign_key.as_deref())?;
+    upload.signature = sign::envelope(key.as_ref(), &upload.release_info(), &upload.file, &upload.sha256);
     let targets = rolling::resolve_targets(&args.to)?;
     if targets.is_empty() {
         bail!("--to named no supervisor");

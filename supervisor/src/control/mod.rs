@@ -6,7 +6,7 @@
 //! | `GET /readyz` | 200 once a version serves, 503 before (readiness) |
 //! | `GET /status` | JSON [`Status`] |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
-//! | `POST /releases?app&version&schema&abi&file&sha256` | body = the library: stores a release on the volume |
+//! | `POST /releases?app&version&schema&abi&file&sha256[&signature]` | body = the library: stores a release on the volume |
 //! | `POST /activate?version=V` | points `current` at V and swaps to it |
 //! | `POST /rollback` | back to the previously active version |
 //! | `GET /handoff`, `POST /handoff/{begin,commit,abort}`, `GET /handoff/state` | the departing side of a handoff ([`handoff`]) |
@@ -123,6 +123,7 @@ struct UploadQuery {
     abi: u32,
     file: String,
     sha256: String,
+    signature: Option<String>,
 }
 
 async fn upload(
@@ -141,6 +142,7 @@ async fn upload(
         abi: q.abi,
         file: q.file,
         sha256: q.sha256,
+        signature: q.signature,
     };
     blocking(sup, move |sup| sup.upload(&body, &info)).await
 }

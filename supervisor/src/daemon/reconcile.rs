@@ -83,13 +83,13 @@ impl Supervisor {
             .volume
             .verify_release(app, version)
             .map_err(|e| refused(volume_step(&e), e.to_string()))?;
-        if verified.manifest.abi != molt_abi::ABI_VERSION {
+        if !molt_abi::ABI_VERSIONS.contains(&verified.manifest.abi) {
             return Err(refused(
                 "abi",
                 format!(
-                    "release {release}: its manifest says ABI {}, this supervisor speaks {}",
+                    "release {release}: its manifest says ABI {}, this supervisor loads ABI versions {:?}",
                     verified.manifest.abi,
-                    molt_abi::ABI_VERSION
+                    molt_abi::ABI_VERSIONS
                 ),
             ));
         }

@@ -82,6 +82,7 @@ pub(super) fn volume_step(e: &VolumeError) -> &'static str {
         },
         VolumeError::NotFound { .. } => "release",
         VolumeError::Immutable { .. } => "immutable",
+        VolumeError::Signature(_) => "signature",
         _ => "volume",
     }
 }

@@ -4,7 +4,7 @@ use super::refusal::{volume_step, Refused};
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
 use crate::loader::{Expect, Plugin};
-use crate::volume::{PushOutcome, ReleaseInfo};
+use crate::volume::PushOutcome;
 
 impl Supervisor {
     /// Stores an uploaded library as a release on the volume (not activated). The bytes must
@@ -50,6 +50,15 @@ impl Supervisor {
                 format!("release {release}: library file name {:?}: {reason}", info.file),
             );
         }
+        // The signature before anything is written or loaded (see crate::signing).
+        let push = info.release_info();
+        if let Err(e) = self
+            .volume
+            .trust()
+            .check(&push.manifest(&info.file, &info.sha256))
+        {
+            return refuse("signature", e.to_string());
+        }
         let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
             Ok(dir) => dir,
             Err(e) => return refuse("upload", format!("cannot create a scratch directory: {e}")),
@@ -66,12 +75,6 @@ impl Supervisor {
         if let Err(e) = Plugin::load(&path, scratch.path(), &expect) {
             return refuse("load", format!("release {release}: {e}"));
         }
-        let push = ReleaseInfo {
-            app: info.app.clone(),
-            version: info.version.clone(),
-            abi: info.abi,
-            state_schema: info.state_schema,
-        };
         match self.volume.push(&path, &push, false) {
             Ok(outcome) => {
                 let how = match outcome {
