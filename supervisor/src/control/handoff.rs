@@ -76,16 +76,14 @@ fn refused(r: Refused) -> Response {
     (StatusCode::CONFLICT, Json(r)).into_response()
 }
 
-/// Refuses an id that is not `[A-Za-z0-9._-]{1,100}`.
-fn check_id(id: &str, step: HandoffStep) -> Result<(), Response> {
-    if valid_id(id) {
-        Ok(())
-    } else {
-        Err(refused(Refused::new(
+/// The refusal of an id that is not `[A-Za-z0-9._-]{1,100}`; `None` for a good one.
+fn bad_id(id: &str, step: HandoffStep) -> Option<Response> {
+    (!valid_id(id)).then(|| {
+        refused(Refused::new(
             step,
             "the handoff id must be 1 to 100 characters of A-Z a-z 0-9 . _ -",
-        )))
-    }
+        ))
+    })
 }
 
 /// Runs a blocking call off the runtime; a JSON answer, or a refusal.
@@ -125,7 +123,7 @@ async fn begin(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<Begin
     if let Some(denied) = denied(sup.as_ref(), &headers) {
         return denied;
     }
-    if let Err(r) = check_id(&q.id, HandoffStep::Check) {
+    if let Some(r) = bad_id(&q.id, HandoffStep::Check) {
         return r;
     }
     let unready = Duration::from_millis(q.unready_ms.min(600_000));
@@ -195,7 +193,7 @@ async fn absorb(
     if let Some(denied) = denied(sup.as_ref(), &headers) {
         return denied;
     }
-    if let Err(r) = check_id(&q.id, HandoffStep::Merge) {
+    if let Some(r) = bad_id(&q.id, HandoffStep::Merge) {
         return r;
     }
     let state = match axum::body::to_bytes(body, MAX_STATE).await {

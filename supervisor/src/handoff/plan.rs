@@ -98,7 +98,7 @@ pub struct Departing<'a> {
 
 impl Departing<'_> {
     /// Runs handoff `id` (see the module docs and docs/DESIGN.md, "Handoff").
-    pub fn run(&self, id: &str, opts: &HandoffOptions) -> Result<HandoffReport, HandoffFailure> {
+    pub fn run(&self, id: &str, opts: &HandoffOptions) -> Result<HandoffReport, Box<HandoffFailure>> {
         let mut run = Run {
             id,
             from: self.from,
@@ -125,7 +125,7 @@ impl Departing<'_> {
 
     /// Settles handoff `id` whose end was left uncertain (the departing supervisor sealed,
     /// the receiver's answer lost): asks the receiver, fencing the id, then commits or aborts.
-    pub fn resolve(&self, id: &str, opts: &HandoffOptions) -> Result<String, HandoffFailure> {
+    pub fn resolve(&self, id: &str, opts: &HandoffOptions) -> Result<String, Box<HandoffFailure>> {
         let mut run = Run {
             id,
             from: self.from,
@@ -195,21 +195,21 @@ impl Run<'_> {
         since: Instant,
         deadline: Duration,
         message: String,
-    ) -> HandoffFailure {
+    ) -> Box<HandoffFailure> {
         self.time(step, since, deadline, "failed");
-        HandoffFailure {
+        Box::new(HandoffFailure {
             id: self.id.to_owned(),
             from: self.from.base().to_owned(),
             to: self.to.base().to_owned(),
             step,
             message,
             steps: std::mem::take(&mut self.steps),
-        }
+        })
     }
 
     /// Before anything stops: both answer, same app, both serving and idle, the receiver has a
     /// merge hook for a schema the departing version exports, and the grace period suffices.
-    fn check(&mut self, opts: &HandoffOptions) -> Result<(String, u32), HandoffFailure> {
+    fn check(&mut self, opts: &HandoffOptions) -> Result<(String, u32), Box<HandoffFailure>> {
         let t = Instant::now();
         let deadline = opts.step_timeout;
         let nothing = "nothing was stopped";
@@ -290,7 +290,7 @@ impl Run<'_> {
     }
 
     /// Unready, wait, seal, export: one call; the departing supervisor times its parts.
-    fn begin(&mut self, schema: u32, opts: &HandoffOptions) -> Result<Begun, HandoffFailure> {
+    fn begin(&mut self, schema: u32, opts: &HandoffOptions) -> Result<Begun, Box<HandoffFailure>> {
         let t = Instant::now();
         let deadline = opts.unready_wait + opts.drain_timeout + opts.step_timeout;
         let to = self.to.base().to_owned();
@@ -348,7 +348,7 @@ impl Run<'_> {
         }
     }
 
-    fn transfer(&mut self, opts: &HandoffOptions) -> Result<Vec<u8>, HandoffFailure> {
+    fn transfer(&mut self, opts: &HandoffOptions) -> Result<Vec<u8>, Box<HandoffFailure>> {
         let t = Instant::now();
         match self.from.handoff_state(self.id, opts.step_timeout) {
             Ok((_, _, bytes)) => {
@@ -379,7 +379,7 @@ impl Run<'_> {
         schema: u32,
         state: Vec<u8>,
         opts: &HandoffOptions,
-    ) -> Result<Absorbed, HandoffFailure> {
+    ) -> Result<Absorbed, Box<HandoffFailure>> {
         let t = Instant::now();
         let deadline = opts.step_timeout;
         let from = self.from.base().to_owned();
@@ -468,7 +468,7 @@ impl Run<'_> {
         }
     }
 
-    fn commit(&mut self, opts: &HandoffOptions) -> Result<(), HandoffFailure> {
+    fn commit(&mut self, opts: &HandoffOptions) -> Result<(), Box<HandoffFailure>> {
         let t = Instant::now();
         match self.from.handoff_commit(self.id, opts.step_timeout) {
             Ok(done) => {
