@@ -224,6 +224,8 @@ pub type ImportFn =
     unsafe extern "C" fn(schema: u32, state: Bytes<'_>, out: *mut *mut c_void, err: *mut OwnedBuf) -> u32;
 /// Reports health; on failure `err` receives a message.
 pub type HealthFn = unsafe extern "C" fn(app: *const c_void, err: *mut OwnedBuf) -> u32;
+/// Does the app's periodic work; on failure `err` receives a message.
+pub type TickFn = unsafe extern "C" fn(app: *const c_void, err: *mut OwnedBuf) -> u32;
 /// Drops an instance built by `create` or `import_state`.
 pub type DestroyFn = unsafe extern "C" fn(app: *mut c_void);
 /// Frees a buffer the plugin handed out.
@@ -291,7 +293,13 @@ pub struct Descriptor {
     /// Converts a record from `table_schema` to an older one ([`crate::RecordFn`]).
     pub downgrade_record: Option<crate::RecordFn>,
 
-    // Appended after version 2's tables: the merge hook (a handoff absorbs a peer's state).
+    // ABI version 2: periodic work.
+    /// How often the host calls `tick`, in milliseconds (0: never).
+    pub tick_interval_ms: u32,
+    /// See [`TickFn`]; `None` when the app declares no periodic work.
+    pub tick: Option<TickFn>,
+
+    // Appended after the tables and `tick`: the merge hook (a handoff absorbs a peer's state).
     /// Schemas `merge_state` accepts (appended; empty when the app has no merge hook).
     pub merge_schemas: Slice<'static, u32>,
     /// See [`MergeFn`] (appended; `None`: the app cannot absorb a peer's state, and a handoff

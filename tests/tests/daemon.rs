@@ -16,6 +16,7 @@
 //!   period); `molt absorb` merges an orphan snapshot once;
 //! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
 //!   and upload paths) before the library is opened, and a key rotation;
+//! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;
 //! - `serving`: the volume watcher is not woken by reads of `current`;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first.
@@ -29,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "daemon/authoring.rs"]
+mod authoring;
 #[path = "daemon/cli.rs"]
 mod cli;
 #[path = "daemon/control.rs"]

@@ -3,7 +3,7 @@
 use super::refusal::{volume_step, Refused};
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
-use crate::loader::{Expect, Plugin};
+use crate::loader::Expect;
 use crate::volume::PushOutcome;
 
 impl Supervisor {
@@ -71,8 +71,11 @@ impl Supervisor {
             name: Some(info.app.clone()),
             version: Some(info.version.clone()),
             state_schema: Some(info.state_schema),
+            sha256: Some(info.sha256.clone()),
         };
-        if let Err(e) = Plugin::load(&path, scratch.path(), &expect) {
+        // Only stored, not run: opened in a child process, so a constructor that exits,
+        // crashes or hangs is a refusal, not an outage.
+        if let Err(e) = self.inspector.inspect(&path, scratch.path(), &expect) {
             return refuse("load", format!("release {release}: {e}"));
         }
         match self.volume.push(&path, &push, false) {

@@ -37,11 +37,13 @@ mod swap;
 mod test_apps;
 #[cfg(test)]
 mod tests;
+mod tick;
 
 pub use error::{Action, Cause, Step, SwapError};
 pub use merge::{MergeReport, MergeSteps};
 pub use pause::Steps;
 pub use swap::SwapReport;
+pub use tick::Ticked;
 
 use crate::loader::{Hook, HookError, Instance, Plugin};
 use generations::Generations;

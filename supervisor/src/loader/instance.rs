@@ -134,6 +134,22 @@ impl Instance {
         Ok(bytes)
     }
 
+    /// Runs the app's periodic work (the `tick` hook); `Ok` when the app has none.
+    pub fn tick(&self) -> Result<(), HookError> {
+        let Some(tick) = self.plugin.hooks.tick else {
+            return Ok(());
+        };
+        let mut err = OwnedBuf::EMPTY;
+        // SAFETY: as in `handle`; `tick` comes from this plugin's descriptor; `err` is our
+        // local, valid for writes.
+        let status = unsafe { tick(self.app.as_ptr(), &mut err) };
+        if status != STATUS_OK {
+            return Err(failure(&self.plugin, Hook::Tick, status, err));
+        }
+        free(&self.plugin, err);
+        Ok(())
+    }
+
     /// Absorbs a peer's state, serialised in `schema`, into this instance (the `merge_state`
     /// hook). `&mut self`: no other call can reach the instance meanwhile, which is what the
     /// hook's contract asks. An instance whose plugin has no merge hook answers an error.
@@ -146,8 +162,8 @@ impl Instance {
             });
         };
         let mut err = OwnedBuf::EMPTY;
-        // SAFETY: `merge` comes from this plugin's descriptor (read only when its size covers
-        // the field), `app` is alive and built by this plugin, whose library `self.plugin`
+        // SAFETY: `merge` comes from this plugin's descriptor (zero, so `None`, when its
+        // descriptor ends before the field), `app` is alive and built by this plugin, whose library `self.plugin`
         // keeps mapped; `&mut self` makes this the only call on it (MergeFn's contract);
         // `state` is borrowed for the call; `err` is our local, valid for writes.
         let status = unsafe { merge(self.app.as_ptr(), schema, Bytes::new(state), &mut err) };
