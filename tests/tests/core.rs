@@ -9,7 +9,9 @@
 //! - `merge`: a peer's state absorbed through the merge hook under load; refused, panicking
 //!   and missing merge hooks leave the running state untouched;
 //! - `loader`: what the loader refuses (non-ELF, truncated, wrong ABI, no entry symbol, a
-//!   manifest mismatch) and how it keeps the release volume out of reach of `dlopen`.
+//!   manifest mismatch) and how it keeps the release volume out of reach of `dlopen`;
+//! - `tables`: host-owned tables across code-only swaps, record schema changes under writes,
+//!   rollbacks, and a record the hook refuses.
 
 #[path = "core/faults.rs"]
 mod faults;
@@ -19,3 +21,5 @@ mod loader;
 mod merge;
 #[path = "core/swap.rs"]
 mod swap;
+#[path = "core/tables.rs"]
+mod tables;

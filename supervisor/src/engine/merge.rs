@@ -5,7 +5,8 @@
 //! peer's state is merged into that copy, and the copy becomes the active instance. Until the
 //! switch nothing a request can reach has changed, so a merge that errs, panics or misses its
 //! deadline drops the copy and the running instance serves on with its state, exactly as a
-//! refused swap does. The price is a pause that covers export, import and merge (the same
+//! refused swap does. An app that keeps state in host tables is refused before anything
+//! pauses: its copy would share the tables with the running instance. The price is a pause that covers export, import and merge (the same
 //! order of cost as a schema-changing swap of the combined state).
 
 use super::deadline::Worker;
@@ -83,6 +84,9 @@ impl Engine {
         if info.merges.is_empty() {
             return Err(fail(Step::Stage, Cause::NoMergeHook));
         }
+        if plugin.keeps_tables() {
+            return Err(fail(Step::Stage, Cause::MergeOfTables));
+        }
         if !info.merges.contains(&schema) {
             let merges = info.merges.clone();
             return Err(fail(Step::Stage, Cause::CannotMerge { schema, merges }));
@@ -108,10 +112,14 @@ impl Engine {
             .map_err(|cause| fail(Step::Export, cause))?;
         let own_bytes = own.len();
         let exported = Instant::now();
-        // A copy of it, which no request reaches.
+        // A copy of it, which no request reaches (built as a swap builds an instance; the app
+        // keeps no tables, checked above, so the copy shares nothing with the running one).
         let importer = Arc::clone(&plugin);
+        let tables = Arc::clone(&self.tables);
         let copy = worker
-            .run(Hook::Import, timeout, move || importer.import(own_schema, &own))
+            .run(Hook::Import, timeout, move || {
+                importer.import_in(&tables, own_schema, &own)
+            })
             .and_then(|r| r.map_err(Cause::Hook))
             .map_err(|cause| fail(Step::Import, cause))?;
         let imported = Instant::now();

@@ -9,6 +9,12 @@
 //! let back: counter_v1::Counter = migrate(&v2).unwrap();    // the rollback
 //! let both: counter_v2::Counter = merge(&v2, &v1).unwrap(); // a handoff: v1's total added
 //! ```
+//!
+//! Apps that keep state in tables (ABI version 2) are tested on a [`TestTables`].
+
+mod tables;
+
+pub use tables::TestTables;
 
 use crate::app::{choose_schema, App, AppError};
 use crate::request::{Request, Response};
