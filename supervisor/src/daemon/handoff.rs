@@ -80,6 +80,11 @@ impl Handoffs {
         self.seal.read()
     }
 
+    /// [`Handoffs::traffic`] without waiting: `None` while a seal is being taken.
+    pub(super) fn try_traffic(&self) -> Option<RwLockReadGuard<'_, bool>> {
+        self.seal.try_read()
+    }
+
     /// Why traffic is sealed, for the 503's body.
     pub(super) fn sealed_reason(&self) -> String {
         match &*self.phase.lock() {

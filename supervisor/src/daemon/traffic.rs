@@ -9,6 +9,12 @@ use std::sync::Arc;
 
 impl Service for Supervisor {
     fn try_serve(&self, req: &Request<'_>) -> Option<Reply> {
+        // A seal being taken (a handoff draining) makes this fail: `serve` then waits for it.
+        let sealed = self.handoffs.try_traffic()?;
+        if *sealed {
+            drop(sealed);
+            return Some(self.sealed_reply());
+        }
         match self.engine.get() {
             Some(engine) => engine.try_handle(req).map(|served| Reply {
                 response: served.response,
@@ -22,10 +28,7 @@ impl Service for Supervisor {
         let sealed = self.handoffs.traffic();
         if *sealed {
             drop(sealed);
-            return Reply {
-                response: Response::new(503, self.handoffs.sealed_reason()),
-                version: Arc::from(""),
-            };
+            return self.sealed_reply();
         }
         match self.engine.get() {
             Some(engine) => {
@@ -39,6 +42,16 @@ impl Service for Supervisor {
                 response: Response::new(503, format!("no version of {} is serving yet\n", self.config.app)),
                 version: Arc::from(""),
             },
+        }
+    }
+}
+
+impl Supervisor {
+    /// The 503 a sealed supervisor answers, saying where its state went.
+    fn sealed_reply(&self) -> Reply {
+        Reply {
+            response: Response::new(503, self.handoffs.sealed_reason()),
+            version: Arc::from(""),
         }
     }
 }
