@@ -56,6 +56,12 @@ pub fn run(args: AbsorbArgs) -> anyhow::Result<()> {
             done.at_ms
         );
     }
+    if snap.tables.is_some() {
+        bail!(
+            "refused: {} holds tables, which a merge does not cover yet; nothing was sent",
+            path.display()
+        );
+    }
     let digest = hex::encode(Sha256::digest(&snap.bytes));
     let written_ms = snap
         .written_at

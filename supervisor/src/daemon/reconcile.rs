@@ -128,8 +128,12 @@ impl Supervisor {
                 let state = self
                     .restorable_state()
                     .map_err(|e| refused("snapshot", e.to_string()))?;
-                let restored = state.as_ref().map(|s| (s.schema, s.bytes.len()));
-                let engine = Engine::start(plugin, state, self.engine_config())
+                let restored = state.as_ref().map(|(s, _)| (s.schema, s.bytes.len()));
+                let (state, tables) = match state {
+                    Some((state, tables)) => (Some(state), tables.unwrap_or_default()),
+                    None => (None, Default::default()),
+                };
+                let engine = Engine::start_with_tables(plugin, state, tables, self.engine_config())
                     .map_err(|e| refused(&e.step.to_string(), e.to_string()))?;
                 // `changing` is held: nobody else can have set it.
                 let _ = self.engine.set(engine);

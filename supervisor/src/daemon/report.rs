@@ -30,6 +30,11 @@ impl Supervisor {
                     state.bytes,
                 );
                 snap.ledger = ledger;
+                // The tables are written from the live store, shard by shard, while traffic
+                // flows (see crate::tables::snapshot).
+                if !engine.tables().tables().is_empty() {
+                    snap = snap.with_tables(std::sync::Arc::clone(engine.tables()));
+                }
                 self.snapshots
                     .write(&snap)
                     .map(|path| (path, bytes))
@@ -78,6 +83,10 @@ impl Supervisor {
                 .map(|e| e.generations().iter().map(|p| p.info().version.clone()).collect())
                 .unwrap_or_default(),
             last_snapshot: rec.last_snapshot.clone(),
+            libraries_left_mapped: crate::loader::left_mapped()
+                .into_iter()
+                .map(|l| l.release)
+                .collect(),
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::control::status::{Probation, Refusal, SnapshotRecord, SwapRecord};
 use crate::engine::{Engine, State};
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
+use crate::tables::TableStore;
 use crate::volume::Volume;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ pub(super) struct Record {
     /// operator asks again through the control API.
     pub(super) refused: Option<String>,
 }
+
+/// A snapshot's state: the bytes, and the tables when it has them.
+pub(super) type Restorable = (State, Option<Arc<TableStore>>);
 
 impl Supervisor {
     /// Prepares a supervisor: directories, the run directory for library copies, and a check
@@ -113,7 +117,7 @@ impl Supervisor {
     /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
     /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
     /// tried, down to none.
-    pub(super) fn restorable_state(&self) -> Result<Option<State>, DaemonError> {
+    pub(super) fn restorable_state(&self) -> Result<Option<Restorable>, DaemonError> {
         loop {
             match self.snapshots.latest() {
                 Ok(None) => return Ok(None),
@@ -135,12 +139,14 @@ impl Supervisor {
                     return Ok(None);
                 }
                 Ok(Some(snap)) => {
-                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), "snapshot found");
+                    let records = snap.tables.as_ref().map_or(0, |t| t.records());
+                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");
                     self.restore_ledger(&snap.ledger);
-                    return Ok(Some(State {
+                    let state = State {
                         schema: snap.schema,
                         bytes: snap.bytes,
-                    }));
+                    };
+                    return Ok(Some((state, snap.tables)));
                 }
                 Err(e) if self.config.discard_corrupt_state => {
                     tracing::error!(error = %e, "corrupt snapshot kept aside; --discard-corrupt-state: trying the next older one");
