@@ -1,25 +1,22 @@
 //! The handoff routes of the control API (docs/DESIGN.md, "Handoff"; the calls and their
-//! answers: [`crate::handoff::wire`]). Every route checks the bearer token before it reads
-//! anything else; only `POST /absorb` has a body, the state, read after the check and capped at
-//! [`MAX_STATE`].
+//! answers: [`crate::handoff::wire`]). The router puts every one of them behind the token
+//! check, which runs before any body byte is read; only `POST /absorb` has a body, the state,
+//! capped at [`MAX_STATE`], the others at [`super::SMALL_BODY`].
 
-use super::{denied, Api};
+use super::Api;
 use crate::handoff::wire::{AbsorbQuery, Absorbed, Begun, Done, HandoffInfo, Refused, StateHeaders};
 use crate::handoff::{valid_id, HandoffStep};
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::time::Duration;
 
-/// The largest state `POST /absorb` accepts.
-pub const MAX_STATE: usize = 1 << 30;
-/// The body limit of the handoff routes that carry none.
-const SMALL: usize = 4 * 1024;
+/// The largest state `POST /absorb` accepts (bytes).
+pub const MAX_STATE: u64 = 1 << 30;
 
 /// What the handoff routes call; `molt run`'s supervisor implements it. Blocking calls run off
 /// the async runtime.
@@ -54,23 +51,6 @@ pub trait HandoffApi: Send + Sync + 'static {
     fn absorb_query(&self, id: &str, fence: bool) -> AbsorbQuery;
 }
 
-/// The handoff routes.
-pub(super) fn routes() -> Router<Api> {
-    Router::new()
-        .route("/handoff", get(info))
-        .route("/handoff/begin", post(begin))
-        .route("/handoff/state", get(state))
-        .route("/handoff/commit", post(commit))
-        .route("/handoff/abort", post(abort))
-        .route("/absorb/query", post(query))
-        .layer(DefaultBodyLimit::max(SMALL))
-        .merge(
-            Router::new()
-                .route("/absorb", post(absorb))
-                .layer(DefaultBodyLimit::max(MAX_STATE)),
-        )
-}
-
 /// A refusal as the client reads it: 409 and the JSON.
 fn refused(r: Refused) -> Response {
     (StatusCode::CONFLICT, Json(r)).into_response()
@@ -102,15 +82,12 @@ async fn blocking<T: serde::Serialize + Send + 'static>(
     }
 }
 
-async fn info(State(sup): State<Api>, headers: HeaderMap) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn info(State(sup): State<Api>) -> Response {
     Json(sup.handoff_info()).into_response()
 }
 
 #[derive(Debug, Deserialize)]
-struct BeginQuery {
+pub(super) struct BeginQuery {
     id: String,
     to: String,
     schema: Option<u32>,
@@ -119,10 +96,7 @@ struct BeginQuery {
     drain_ms: Option<u64>,
 }
 
-async fn begin(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<BeginQuery>) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn begin(State(sup): State<Api>, Query(q): Query<BeginQuery>) -> Response {
     if let Some(r) = bad_id(&q.id, HandoffStep::Check) {
         return r;
     }
@@ -135,14 +109,11 @@ async fn begin(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<Begin
 }
 
 #[derive(Debug, Deserialize)]
-struct IdQuery {
+pub(super) struct IdQuery {
     id: String,
 }
 
-async fn state(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQuery>) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn state(State(sup): State<Api>, Query(q): Query<IdQuery>) -> Response {
     match sup.handoff_state(&q.id) {
         Ok((app, schema, bytes)) => (
             [
@@ -161,42 +132,27 @@ async fn state(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQue
     }
 }
 
-async fn commit(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQuery>) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn commit(State(sup): State<Api>, Query(q): Query<IdQuery>) -> Response {
     blocking(sup, move |sup| sup.handoff_commit(&q.id)).await
 }
 
-async fn abort(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<IdQuery>) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn abort(State(sup): State<Api>, Query(q): Query<IdQuery>) -> Response {
     blocking(sup, move |sup| sup.handoff_abort(&q.id)).await
 }
 
 #[derive(Debug, Deserialize)]
-struct AbsorbParams {
+pub(super) struct AbsorbParams {
     id: String,
     from: String,
     app: String,
     schema: u32,
 }
 
-async fn absorb(
-    State(sup): State<Api>,
-    headers: HeaderMap,
-    Query(q): Query<AbsorbParams>,
-    body: Body,
-) -> Response {
-    // The token first; the body (the state) only then.
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn absorb(State(sup): State<Api>, Query(q): Query<AbsorbParams>, body: Body) -> Response {
     if let Some(r) = bad_id(&q.id, HandoffStep::Merge) {
         return r;
     }
-    let state = match axum::body::to_bytes(body, MAX_STATE).await {
+    let state = match axum::body::to_bytes(body, MAX_STATE as usize).await {
         Ok(bytes) => bytes.to_vec(),
         Err(e) => {
             return refused(Refused::new(
@@ -212,15 +168,12 @@ async fn absorb(
 }
 
 #[derive(Debug, Deserialize)]
-struct QueryParams {
+pub(super) struct QueryParams {
     id: String,
     #[serde(default)]
     fence: bool,
 }
 
-async fn query(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<QueryParams>) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+pub(super) async fn query(State(sup): State<Api>, Query(q): Query<QueryParams>) -> Response {
     blocking(sup, move |sup| Ok(sup.absorb_query(&q.id, q.fence))).await
 }
