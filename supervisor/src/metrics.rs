@@ -10,8 +10,10 @@
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
 //! | `molt_http_dispatch_total` | counter | `path`: `inline` (on a runtime worker), `pool` (blocking pool) |
+//! | `molt_state_lock_wait_seconds_total` | counter | `waiter`: `swap` (behind a snapshot's export), `snapshot` (behind a swap) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
 //! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
+//! | `molt_libraries_left_mapped` | gauge: libraries still mapped after they were closed (threads or TLS destructors of theirs keep them loaded) | |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
 //! | `molt_start_time_seconds` | gauge | |
 //!
@@ -70,6 +72,16 @@ pub enum Dispatch {
     Inline,
     /// On the blocking pool: a swap held the gate, or the inline bound was reached.
     Pool,
+}
+
+/// Who waited for the engine's one-at-a-time lock, as counted in
+/// `molt_state_lock_wait_seconds_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiter {
+    /// A swap or rollback, behind a snapshot's export.
+    Swap,
+    /// A snapshot's export, behind a swap.
+    Snapshot,
 }
 
 /// What woke the volume watcher, as counted in `molt_watch_wakeups_total`.
@@ -133,7 +145,10 @@ pub struct Metrics {
     snapshots_failed: AtomicU64,
     wakeups: [AtomicU64; 2],
     dispatch: [AtomicU64; 2],
+    /// Nanoseconds waited, by [`Waiter`].
+    lock_waits: [AtomicU64; 2],
     ticks: [AtomicU64; 3],
+    left_mapped: AtomicU64,
     active: Mutex<Option<(String, String)>>,
     started: f64,
 }
@@ -156,7 +171,9 @@ impl Metrics {
             snapshots_failed: AtomicU64::new(0),
             wakeups: Default::default(),
             dispatch: Default::default(),
+            lock_waits: Default::default(),
             ticks: Default::default(),
+            left_mapped: AtomicU64::new(0),
             active: Mutex::new(None),
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -215,6 +232,13 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `waited` to the time `waiter` spent behind the other (a snapshot behind a swap, or
+    /// the reverse).
+    pub fn record_state_lock_wait(&self, waiter: Waiter, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.lock_waits[waiter as usize].fetch_add(nanos, Ordering::Relaxed);
+    }
+
     /// Counts where one request ran.
     pub fn record_dispatch(&self, dispatch: Dispatch) {
         self.dispatch[dispatch as usize].fetch_add(1, Ordering::Relaxed);
@@ -231,6 +255,11 @@ impl Metrics {
     /// Counts one wake-up of the volume watcher.
     pub fn record_wakeup(&self, source: WakeSource) {
         self.wakeups[source as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many closed libraries are still mapped (see `loader::left_mapped`).
+    pub fn set_libraries_left_mapped(&self, n: usize) {
+        self.left_mapped.store(n as u64, Ordering::Relaxed);
     }
 
     /// Counts one call (or skip) of the `tick` hook.
@@ -299,6 +328,16 @@ impl Metrics {
             self.snapshots_ok.load(Ordering::Relaxed),
             self.snapshots_failed.load(Ordering::Relaxed)
         );
+        let waited = |w: Waiter| self.lock_waits[w as usize].load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "# HELP molt_state_lock_wait_seconds_total Time swaps waited for snapshot exports, and snapshots for swaps (they never overlap).\n\
+             # TYPE molt_state_lock_wait_seconds_total counter\n\
+             molt_state_lock_wait_seconds_total{{waiter=\"swap\"}} {}\n\
+             molt_state_lock_wait_seconds_total{{waiter=\"snapshot\"}} {}",
+            waited(Waiter::Swap),
+            waited(Waiter::Snapshot)
+        );
         let (inline, pool) = self.dispatches();
         let _ = writeln!(
             out,
@@ -328,6 +367,12 @@ impl Metrics {
             let n = self.ticks[result as usize].load(Ordering::Relaxed);
             let _ = writeln!(out, "molt_ticks_total{{result=\"{}\"}} {n}", result.label());
         }
+        let _ = writeln!(
+            out,
+            "# HELP molt_libraries_left_mapped Libraries still mapped after they were closed.\n\
+             # TYPE molt_libraries_left_mapped gauge\nmolt_libraries_left_mapped {}",
+            self.left_mapped.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP molt_active_release_info The release that serves (value 1).\n\

@@ -35,6 +35,10 @@ pub struct Status {
     pub generations: Vec<String>,
     /// The last snapshot written, if any.
     pub last_snapshot: Option<SnapshotRecord>,
+    /// Releases whose library is still mapped after the supervisor closed it (threads or
+    /// thread-local destructors of theirs keep it loaded); each costs memory until they end.
+    #[serde(default)]
+    pub libraries_left_mapped: Vec<String>,
 }
 
 /// One swap as `/status` reports it.
@@ -46,6 +50,10 @@ pub struct SwapRecord {
     pub to: String,
     /// Microseconds traffic was paused (drain, export, import, switch).
     pub pause_us: u64,
+    /// Microseconds the swap waited, before staging and with traffic flowing, for a snapshot's
+    /// export to finish (not part of the pause).
+    #[serde(default)]
+    pub waited_for_snapshot_us: u64,
     /// Whether the swap completed.
     pub ok: bool,
     /// Why it did not.
@@ -93,6 +101,15 @@ pub struct SnapshotRecord {
     pub bytes: u64,
     /// When (RFC 3339).
     pub at: String,
+    /// Microseconds it waited for a swap in progress before exporting.
+    #[serde(default)]
+    pub waited_for_swap_us: u64,
+    /// Microseconds the app's export took (traffic flowed meanwhile).
+    #[serde(default)]
+    pub export_us: u64,
+    /// Microseconds writing the file took.
+    #[serde(default)]
+    pub write_us: u64,
 }
 
 /// The answer to a mutating control call.

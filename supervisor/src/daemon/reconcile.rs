@@ -113,8 +113,11 @@ impl Supervisor {
                 self.metrics
                     .record_swap(SwapResult::Ok, Some(report.steps.pause), Some(report.state_bytes));
                 self.metrics.set_active(app, version);
+                self.metrics
+                    .record_state_lock_wait(crate::metrics::Waiter::Swap, report.waited_for_snapshot);
                 tracing::info!(
                     from = %report.from, to = %report.to, pause_us = report.steps.pause.as_micros() as u64,
+                    waited_for_snapshot_us = report.waited_for_snapshot.as_micros() as u64,
                     state_bytes = report.state_bytes, schema = report.schema, "swapped"
                 );
                 let mut rec = self.record.lock();
@@ -170,6 +173,7 @@ fn swap_record(from: Option<String>, report: &SwapReport, error: Option<String>)
         from,
         to: report.to.clone(),
         pause_us: report.steps.pause.as_micros() as u64,
+        waited_for_snapshot_us: super::report::micros(report.waited_for_snapshot),
         ok: error.is_none(),
         error,
         state_bytes: report.state_bytes as u64,

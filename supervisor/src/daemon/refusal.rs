@@ -46,6 +46,7 @@ impl Supervisor {
                 from: self.running_version(),
                 to: version.to_owned(),
                 pause_us: 0,
+                waited_for_snapshot_us: 0,
                 ok: false,
                 error: Some(refusal.error.clone()),
                 state_bytes: 0,

@@ -75,9 +75,10 @@ pub fn run(kv_v3: &Path, work: &Path, size: &Size, mut tick: impl FnMut()) -> an
 
     let snapshot = || -> anyhow::Result<(f64, u64)> {
         let started = Instant::now();
-        let state = engine.export_state().context("export")?;
+        let exported = engine.export_state().context("export")?;
+        let (version, state) = (exported.version, exported.state);
         let snap =
-            Snapshot::new("kv", "3.0.0", state.schema, state.bytes).with_tables(Arc::clone(engine.tables()));
+            Snapshot::new("kv", version, state.schema, state.bytes).with_tables(Arc::clone(engine.tables()));
         let path = store.write(&snap).context("writing the snapshot")?;
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         Ok((started.elapsed().as_secs_f64() * 1e3, len))
