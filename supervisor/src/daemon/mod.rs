@@ -26,7 +26,7 @@ mod tick;
 mod traffic;
 mod upload;
 
-pub use config::{BoundAddrs, RunConfig};
+pub use config::{BoundAddrs, RunConfig, MIN_TOKEN_LEN};
 pub use error::DaemonError;
 pub use run::{run, shutdown_signal};
 pub use supervisor::Supervisor;
