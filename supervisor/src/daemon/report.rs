@@ -16,6 +16,11 @@ impl Supervisor {
         let Some(engine) = self.engine.get() else {
             return Ok(None);
         };
+        // Handed off: the snapshot that records it stays the newest; the state held in
+        // memory is the receiver's now and is never written as this supervisor's own.
+        let Some(ledger) = self.handoffs.ledger() else {
+            return self.handoff_record();
+        };
         let plugin = engine.active();
         // Taken before the export: every request answered before this instant is in the state.
         let exported_at = std::time::SystemTime::now();
@@ -34,6 +39,7 @@ impl Supervisor {
                     exported.state.bytes,
                 );
                 snap.written_at = exported_at;
+                snap.ledger = ledger;
                 // The tables are written from the live store, shard by shard, while traffic
                 // flows (see crate::tables::snapshot).
                 if !engine.tables().tables().is_empty() {

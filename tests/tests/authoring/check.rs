@@ -190,3 +190,20 @@ fn pushing_a_missing_library_or_an_rlib_says_what_to_add_to_cargo_toml() {
     }
     assert!(!volume.join("counter").exists(), "nothing was published");
 }
+
+#[test]
+fn apps_that_keep_state_in_tables_are_dry_run_with_tables() {
+    let (code, out, err) = check(&[&lib("kv_v4"), "--against", &lib("kv_v3")]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("ok    no thread outlives destroy"), "{out}");
+    assert!(
+        out.contains(
+            "ok    a record conversion for the upgrade: table schema 1 → 2: the new version converts"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("3.0.0 → 4.0.0 (schema 3) → 3.0.0 (schema 3): identical"),
+        "{out}"
+    );
+}
