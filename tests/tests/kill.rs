@@ -45,7 +45,7 @@ fn sigkill_in_every_phase_short() {
 }
 
 #[test]
-#[ignore = "the full campaign: 50 kills per phase, about 15 minutes"]
+#[ignore = "the full campaign: 50 kills per phase, 350 restarts (most of an hour on 2 busy cores)"]
 fn sigkill_in_every_phase_full() {
     campaign::run(50, "kill-full");
 }
