@@ -16,7 +16,6 @@
 use super::{tables_part, Corruption, Snapshot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -97,8 +96,10 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
 
 /// Reads and checks a snapshot file.
 pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    // Untrusted: a regular file (no FIFO, device or directory under a snapshot's name).
+    let opened =
+        crate::untrusted::open(path, None, u64::MAX).map_err(crate::untrusted::UntrustedError::into_io)?;
+    let (file, file_len) = (opened.file, opened.len);
     let mut r = BufReader::with_capacity(1 << 16, file);
 
     let magic = read_line(&mut r, MAX_MAGIC_LINE)?;
@@ -216,7 +217,9 @@ fn read_trailer(path: &Path, file_len: u64, consumed: u64) -> Result<(u64, Strin
     if file_len < consumed + tables_part::TRAILER_LEN {
         return Err(Corruption::Truncated("the file ends before its tables trailer".into()).into());
     }
-    let mut file = File::open(path)?;
+    let mut file = crate::untrusted::open(path, None, u64::MAX)
+        .map_err(crate::untrusted::UntrustedError::into_io)?
+        .file;
     file.seek(SeekFrom::Start(file_len - tables_part::TRAILER_LEN))?;
     let mut trailer = vec![0; tables_part::TRAILER_LEN as usize];
     file.read_exact(&mut trailer)?;
