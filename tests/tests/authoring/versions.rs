@@ -10,8 +10,8 @@ fn two_versions_link_into_one_binary_and_migrate() {
     // Both entry symbols are really linked in (their addresses are taken): each crate
     // exports its own name, so they do not clash.
     let entries = std::hint::black_box([
-        counter_v1::molt_app_descriptor as usize,
-        counter_v2::molt_app_descriptor as usize,
+        counter_v1::molt_app_descriptor as *const () as usize,
+        counter_v2::molt_app_descriptor as *const () as usize,
     ]);
     assert_ne!(entries[0], entries[1]);
 
