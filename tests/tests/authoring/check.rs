@@ -207,3 +207,14 @@ fn apps_that_keep_state_in_tables_are_dry_run_with_tables() {
         "{out}"
     );
 }
+
+#[test]
+fn a_library_with_two_apps_linked_in_is_refused_before_it_is_opened() {
+    let (code, out, err) = check(&[&lib("fixture_two_apps")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("it exports several entry symbols (molt_app_descriptor_fixture_two_apps, molt_app_descriptor_counter_v1)")
+            && err.contains("outside [dev-dependencies]"),
+        "{err}"
+    );
+}
