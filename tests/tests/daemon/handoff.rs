@@ -272,3 +272,27 @@ fn an_orphan_snapshot_is_absorbed_once() {
     back.wait_for_version("1.0.0");
     assert_eq!(get(&http, &back, "/count").body, "0", "{}", back.log());
 }
+
+#[test]
+fn handoff_on_stop_hands_the_state_to_a_peer_on_sigterm() {
+    let http = http();
+    let (_a_env, a) = serving("on-stop-a", "counter_v1", "1.0.0", &[]);
+    let target = a.control_base();
+    let (b_env, b) = serving(
+        "on-stop-b",
+        "counter_v1",
+        "1.0.0",
+        &["--handoff-on-stop", &target, "--handoff-unready-wait", "100ms"],
+    );
+    post(&http, &a, "/incr", 2);
+    post(&http, &b, "/incr", 9);
+    let log = b.log_path().to_owned();
+    assert!(b.terminate().success());
+    let log = std::fs::read_to_string(log).expect("b's log");
+    assert!(log.contains("handoff on stop: the state is the peer's"), "{log}");
+    assert_eq!(get(&http, &a, "/count").body, "11", "{}", a.log());
+
+    let again = b_env.start(Vec::<String>::new());
+    again.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &again, "/count").body, "0", "{}", again.log());
+}
