@@ -40,6 +40,7 @@
 //! | `fixture_block_handle` | `1.1.0-block-handle`: counter v1 whose `POST /block` waits for `POST /release`, `GET /sleep` sleeps 1 s |
 //! | `fixture_no_merge` | `1.0.0-no-merge`: counter v1 without a merge hook |
 //! | `fixture_panic_merge` | `1.0.0-panic-merge`: counter v1 whose merge hook panics half way |
+//! | `fixture_slow_merge` | `1.0.0-slow-merge`: counter v1 whose merge hook takes 3 s |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
