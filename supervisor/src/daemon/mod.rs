@@ -21,6 +21,7 @@ mod control_api;
 mod error;
 mod handoff;
 mod lease;
+mod leftovers;
 mod on_stop;
 mod probation;
 mod reconcile;

@@ -424,16 +424,8 @@ fn a_sealed_handoff_whose_coordinator_is_gone_is_settled_by_the_departing_superv
 
     // A coordinator that sealed b and vanished before the merge: b asks a, which never
     // absorbed it (and now fences it); b serves again with its state.
-    from.handoff_begin(
-        "gone-1",
-        &to.base().to_owned(),
-        1,
-        Duration::ZERO,
-        step,
-        lease,
-        step,
-    )
-    .expect("begin");
+    from.handoff_begin("gone-1", to.base(), 1, Duration::ZERO, step, lease, step)
+        .expect("begin");
     assert_eq!(ready(&b), 503);
     wait_ready(200);
     assert_eq!(incr(&http, &b, 1, "1.0.0"), 6);
@@ -443,15 +435,7 @@ fn a_sealed_handoff_whose_coordinator_is_gone_is_settled_by_the_departing_superv
 
     // One that vanished after the merge: b asks a, which holds the state; b commits.
     let begun = from
-        .handoff_begin(
-            "gone-2",
-            &to.base().to_owned(),
-            1,
-            Duration::ZERO,
-            step,
-            lease,
-            step,
-        )
+        .handoff_begin("gone-2", to.base(), 1, Duration::ZERO, step, lease, step)
         .expect("begin");
     let (_, schema, state) = from.handoff_state("gone-2", step).expect("state");
     assert_eq!(begun.schema, schema);
