@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 impl ControlApi for Supervisor {
-    fn is_ready(&self) -> bool {
-        Supervisor::is_ready(self)
+    fn readiness(&self) -> Result<(), String> {
+        Supervisor::readiness(self)
     }
 
     fn status(&self) -> Status {
