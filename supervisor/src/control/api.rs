@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 /// The operations behind the control API's routes. Mutating calls block (they stage, load and
 /// swap releases): the router runs them off the async runtime.
-pub trait ControlApi: Send + Sync + 'static {
+/// The handoff routes' operations come with it ([`super::HandoffApi`]).
+pub trait ControlApi: super::HandoffApi + Send + Sync + 'static {
     /// `GET /readyz`: `Ok` when a version serves and its state is being persisted; otherwise
     /// why not (no version yet, or snapshot writes failing).
     fn readiness(&self) -> Result<(), String>;

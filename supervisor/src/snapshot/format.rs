@@ -11,9 +11,12 @@
 //! - Line 2: a one-line JSON object (unknown fields refused): the app, the version of the
 //!   release that wrote it, the state schema of the payload, the payload's length and
 //!   SHA-256, and when the state was exported (unix milliseconds).
+//!   A snapshot that took part in a handoff also carries `"handoff":{...}` ([`Ledger`]): the
+//!   ids of the handoffs this state absorbed, and, once the state was handed to a peer, the
+//!   handoff that took it (docs/DESIGN.md, "Handoff"). Without one the line is as before.
 //! - Then exactly `payload_len` bytes, and nothing after them.
 
-use super::{tables_part, Corruption, Snapshot};
+use super::{tables_part, Corruption, Ledger, Snapshot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -42,6 +45,8 @@ struct Header {
     /// Format 2: the table schema of the serving version when the tables were written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tables_schema: Option<u32>,
+    #[serde(default, skip_serializing_if = "Ledger::is_empty")]
+    handoff: Ledger,
 }
 
 /// Why reading a snapshot failed: the file could not be read, or it is corrupt.
@@ -79,6 +84,7 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         payload_sha256: hex::encode(Sha256::digest(&snap.bytes)),
         written_at_ms: unix_ms(snap.written_at),
         tables_schema: snap.tables.as_ref().map(|t| t.schema()),
+        handoff: snap.ledger.clone(),
     };
     let line = serde_json::to_string(&header).map_err(io::Error::other)?;
     let header_sha = hex::encode(Sha256::digest(line.as_bytes()));
@@ -207,6 +213,7 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         schema: header.schema,
         bytes,
         written_at: UNIX_EPOCH + Duration::from_millis(header.written_at_ms),
+        ledger: header.handoff,
         tables,
     })
 }
