@@ -241,6 +241,9 @@ impl Supervisor {
         if self.engine.get().is_none() {
             return Err(format!("no version of {} serves yet", self.config.app));
         }
+        if !self.handoffs.ready() {
+            return Err(self.handoffs.sealed_reason().trim_end().to_owned());
+        }
         match &self.record.lock().snapshot_failure {
             None => Ok(()),
             Some(f) => Err(format!(
