@@ -24,6 +24,8 @@ pub struct Supervisor {
     pub(super) instance: String,
     pub(super) snapshots: SnapshotStore,
     pub(super) run_dir: tempfile::TempDir,
+    /// Held while the process lives: marks `run_dir` in use (see `leftovers`).
+    _run_dir_lock: std::fs::File,
     /// Opens libraries that are only stored or checked, in a child process.
     pub(super) inspector: crate::inspect::Inspector,
     /// The state directory's lock, held for the supervisor's life.
@@ -86,36 +88,11 @@ impl Supervisor {
         let run_parent = config.run_dir.clone().unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&run_parent)
             .map_err(|source| super::error::io(format!("creating {}", run_parent.display()), source))?;
-        let run_dir = tempfile::Builder::new()
-            .prefix(&format!("molt-run-{}-", std::process::id()))
-            .tempdir_in(&run_parent)
-            .map_err(|source| super::error::io("creating the private run directory", source))?;
-        // A push cut off an hour ago or more left a `.tmp-*` directory nothing will finish.
-        match volume.clean_stale_temp(&config.app, std::time::Duration::from_secs(3600)) {
-            Ok(removed) if !removed.is_empty() => {
-                tracing::info!(?removed, "removed leftovers of interrupted pushes")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not clean leftovers of interrupted pushes"),
-        }
-        // One supervisor per state directory (held until this one ends), then what a killed
-        // snapshot write left behind can go: nobody else writes here.
+        // One supervisor per state directory, held until this one ends.
         let lock = crate::snapshot::StateLock::acquire(&state_dir).map_err(DaemonError::Locked)?;
+        let (run_dir, _run_dir_lock) = super::leftovers::claim_run_dir(&run_parent)?;
         let snapshots = SnapshotStore::new(&state_dir);
-        match snapshots.clean_temp() {
-            Ok(removed) if !removed.is_empty() => {
-                let bytes: u64 = removed.iter().map(|(_, b)| b).sum();
-                tracing::info!(
-                    files = removed.len(),
-                    bytes,
-                    "removed snapshot writes cut off by an earlier crash"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "could not clean snapshot writes cut off by an earlier crash")
-            }
-        }
+        super::leftovers::clean(&volume, &config.app, &snapshots, &run_parent);
         let inspector = crate::inspect::Inspector::current()
             .map_err(|source| super::error::io("finding the molt binary (for inspecting uploads)", source))?
             .with_deadline(config.inspect_timeout);
@@ -123,6 +100,7 @@ impl Supervisor {
             inspector,
             lock,
             snapshots,
+            _run_dir_lock,
             volume,
             instance,
             run_dir,

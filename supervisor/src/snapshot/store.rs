@@ -47,6 +47,18 @@ impl SnapshotStore {
         self.keep
     }
 
+    /// Removes unfinished snapshot files (`.snapshot-….tmp-*`) whose writer is gone
+    /// ([`crate::volume::remove_if_abandoned`]); returns what was removed.
+    pub fn clean_temp(&self) -> Vec<PathBuf> {
+        let names = crate::volume::list_dir_entries(&self.dir).unwrap_or_default();
+        names
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(".snapshot-") && name.contains(".tmp-"))
+            .filter(|(_, path)| matches!(crate::volume::remove_if_abandoned(path), Ok(true)))
+            .map(|(_, path)| path)
+            .collect()
+    }
+
     /// The snapshot files, newest first (corrupt ones set aside and temp files are not listed).
     pub fn list(&self) -> Result<Vec<PathBuf>, SnapshotError> {
         Ok(self.entries()?.into_iter().map(|(_, path)| path).collect())
@@ -117,38 +129,6 @@ impl SnapshotStore {
         })?;
         tracing::warn!(path = %path.display(), aside = %aside.display(), "corrupt snapshot set aside");
         Ok(aside)
-    }
-
-    /// Removes what snapshot writes cut off half way left behind (`.snapshot-*.tmp-*`: a
-    /// process killed while writing). Call only while holding the directory's
-    /// [`StateLock`](super::StateLock), so no write is in progress. Returns what was removed,
-    /// with each file's size.
-    pub fn clean_temp(&self) -> Result<Vec<(PathBuf, u64)>, SnapshotError> {
-        let names = crate::volume::list_dir_entries(&self.dir).map_err(|source| SnapshotError::Io {
-            action: "list",
-            path: self.dir.clone(),
-            source,
-        })?;
-        let mut removed = Vec::new();
-        for (name, path) in names {
-            if !(name.starts_with(".snapshot-") && name.contains(".tmp-")) {
-                continue;
-            }
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            std::fs::remove_file(&path).map_err(|source| SnapshotError::Io {
-                action: "remove a leftover temporary file",
-                path: path.clone(),
-                source,
-            })?;
-            tracing::info!(path = %path.display(), bytes = meta.len(), "removed a snapshot write cut off half way");
-            removed.push((path, meta.len()));
-        }
-        Ok(removed)
     }
 
     /// The snapshot files with their (unix ms, seq) keys, newest first.
