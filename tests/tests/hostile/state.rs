@@ -200,10 +200,18 @@ fn a_snapshot_write_cut_off_by_a_crash_leaves_nothing_after_the_next_start() {
     let case = Case::new("state-leftover");
     let leftover = case.state.join(".snapshot-1700000000000-0000.molt.tmp-AbC123");
     std::fs::write(&leftover, vec![7u8; 3 << 20]).unwrap();
+    // Written by a process killed two hours ago (nobody holds its lock).
+    let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let (molt, _) = case.serving(case.opts(Vec::<String>::new()), 1);
     assert!(!leftover.exists(), "the leftover temporary file is still there");
     assert!(
-        molt.log().contains("removed a snapshot write cut off half way"),
+        molt.log().contains("removed the leftovers of interrupted writes"),
         "{}",
         molt.log()
     );
