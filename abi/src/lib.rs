@@ -1,8 +1,8 @@
 //! # molt-abi: the contract between the molt supervisor and the apps it hot-swaps
 //!
 //! An app is a Rust `cdylib` that implements [`App`] and calls [`export_app!`]. The supervisor
-//! `dlopen`s it, reads its [`Descriptor`] through the one exported symbol
-//! (`molt_app_descriptor`), and from then on calls it only through the descriptor's function
+//! `dlopen`s it, reads its [`Descriptor`] through the one exported entry symbol
+//! (`molt_app_descriptor_<crate>`), and from then on calls it only through the descriptor's function
 //! pointers. When a new version arrives, the supervisor pauses traffic, asks the old version to
 //! [`App::export_state`], hands the bytes to the new version's [`App::import_state`], and
 //! switches: the same idea as Erlang/OTP's `code_change/3`, with bytes in between because two
@@ -58,9 +58,11 @@
 //! - **The schema lists are checked when you compile.** [`export_app!`] refuses an
 //!   [`App::IMPORTS`] or [`App::EXPORTS`] without [`App::SCHEMA`], and duplicates
 //!   ([`check_app`]).
-//! - **Two versions test together.** A crate's unit tests may depend on the previous version
-//!   (an rlib) and call [`testing::migrate`]: the entry symbol is unmangled only outside
-//!   `cfg(test)`, so the two do not clash. Build apps as `crate-type = ["cdylib", "rlib"]`.
+//! - **Versions test together.** A crate's tests may depend on earlier versions (rlibs) and
+//!   call [`testing::migrate`] between them: each crate's entry symbol has its own name
+//!   (`molt_app_descriptor_<crate>`), so any number of versions link into one test binary.
+//!   Build apps as `crate-type = ["cdylib", "rlib"]`, and earlier versions go in
+//!   `[dev-dependencies]` (a library with two entry symbols is refused).
 //! - **Nothing may outlive `destroy`.** No background threads, no thread-locals with
 //!   destructors, no global state the next version would expect to find: an old version's
 //!   library is unloaded once no call can reach it. Everything the next version needs goes
@@ -83,6 +85,28 @@
 //!   keeps the record encoding ([`App::TABLE_SCHEMA`]) moves nothing; one that changes it
 //!   converts records one at a time through [`App::upgrade_record`] (and
 //!   [`App::downgrade_record`] for rollback). Plugins built against version 1 keep loading.
+//!
+//! ## Tables: the rules
+//! - **Where**: [`App::create_in`] and [`App::import_in`] get a [`Tables`]; open tables there
+//!   and keep the [`Table`] handles in the instance (never in a global: the next version gets
+//!   its own handles on the same tables). They are valid for the instance's life.
+//! - **What**: keys and values are bytes, encoded as you choose; [`App::TABLE_SCHEMA`] names the
+//!   encoding of a record. Same schema in the next version: the tables are handed over, nothing
+//!   moves. New schema: list the old one in [`App::TABLE_UPGRADES`] and convert one record in
+//!   [`App::upgrade_record`]; to allow rollback, list it in [`App::TABLE_DOWNGRADES`] and write
+//!   [`App::downgrade_record`].
+//! - **Record hooks are pure** functions of (table, key, value): the host runs them to check
+//!   every record before the swap and again to convert after it. An error refuses the swap and
+//!   names the key.
+//! - **Callbacks hold a lock**: the closures of [`Table::get`] and [`Table::update`] run with the
+//!   record's shard locked; they must not call the table. [`Table::scan`]'s closure runs with no
+//!   lock held, a batch at a time (a scan is not a snapshot).
+//! - **Costs**: every call is a host call (a shard lock, an ordered-map lookup; a write copies
+//!   the key and value into the host). `get` lends the value in place; `update` is an atomic
+//!   read-modify-write of one key.
+//! - **When**: tables for large, keyed, long-lived state; export/import bytes for small or
+//!   unkeyed state. An app may use both (the bytes part crosses every swap as before).
+//! - **Tests**: [`testing::TestTables`] serves the same calls in-process.
 //!
 //! The [`Descriptor`] only grows: fields are appended, and a host reads an appended field only
 //! when the plugin's `size` covers it (see [`DESCRIPTOR_V1_SIZE`]).

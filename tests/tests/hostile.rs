@@ -24,8 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "hostile/control.rs"]
+mod control;
 #[path = "hostile/foreign.rs"]
 mod foreign;
+#[path = "hostile/volume.rs"]
+mod volume;
 
 /// The app every case serves.
 const APP: &str = "counter";

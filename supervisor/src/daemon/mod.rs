@@ -8,14 +8,19 @@
 //! One concept a file: `config` (what `molt run` is told), `error`, `run` (sockets, tasks and
 //! shutdown), `supervisor` (the shared state and start-up), `reconcile` (the one path every
 //! version change takes), `refusal`, `boot`, `activation` (activate, rollback), `probation`,
-//! `report` (`/status`, snapshots), `upload`, `traffic` (app requests) and `control_api`
-//! (the supervisor behind [`crate::control::ControlApi`]).
+//! `report` (`/status`, snapshots), `upload`, `traffic` (app requests), `control_api`
+//! (the supervisor behind [`crate::control::ControlApi`]), and the two sides of a handoff
+//! (docs/DESIGN.md, "Handoff"): `handoff` (departing: unready, seal, export, commit or abort)
+//! and `absorb` (receiving: merge once per handoff id, fence), and `on_stop` (`--handoff-on-stop`).
 
+mod absorb;
 mod activation;
 mod boot;
 mod config;
 mod control_api;
 mod error;
+mod handoff;
+mod on_stop;
 mod probation;
 mod reconcile;
 mod refusal;
@@ -26,7 +31,7 @@ mod tick;
 mod traffic;
 mod upload;
 
-pub use config::{BoundAddrs, RunConfig};
+pub use config::{BoundAddrs, RunConfig, MIN_TOKEN_LEN};
 pub use error::DaemonError;
 pub use run::{run, shutdown_signal};
 pub use supervisor::Supervisor;

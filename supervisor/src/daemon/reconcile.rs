@@ -30,7 +30,30 @@ impl Supervisor {
                     None,
                 )
             }
-            Err(e) => return self.outcome(false, format!("cannot read the current version: {e}"), None),
+            Err(e) => {
+                // A `current` that is no version (a FIFO, a directory, garbage, a symlink out of
+                // the volume) is a refusal like any other: logged and in `/status`, once per
+                // distinct error (a poll would otherwise repeat it every interval).
+                let error = format!("cannot read the current version: {e}");
+                let repeated = self
+                    .record
+                    .lock()
+                    .last_refusal
+                    .as_ref()
+                    .is_some_and(|r| r.step == "current" && r.error.starts_with(&error));
+                if repeated {
+                    return self.outcome(false, error, None);
+                }
+                let refusal = self.refuse(
+                    "",
+                    Refused {
+                        release: format!("{app} (the current pointer)"),
+                        step: "current".to_owned(),
+                        error,
+                    },
+                );
+                return self.outcome(false, refusal.error.clone(), Some(refusal));
+            }
         };
         if self.running_version().as_deref() == Some(desired.as_str()) {
             self.record.lock().refused = None;

@@ -41,7 +41,8 @@ impl Supervisor {
         let mut rec = self.record.lock();
         rec.refused = Some(version.to_owned());
         rec.last_refusal = Some(refusal.clone());
-        if self.engine.get().is_some() {
+        // A refusal with no version (an unreadable `current`) is no swap attempt.
+        if self.engine.get().is_some() && !version.is_empty() {
             rec.last_swap = Some(SwapRecord {
                 from: self.running_version(),
                 to: version.to_owned(),

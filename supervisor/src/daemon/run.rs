@@ -16,6 +16,14 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     if !config.control.ip().is_loopback() && config.token.is_none() {
         return Err(DaemonError::ControlWithoutToken { addr: config.control });
     }
+    if let Some(token) = &config.token {
+        if token.len() < super::config::MIN_TOKEN_LEN {
+            return Err(DaemonError::ShortToken {
+                len: token.len(),
+                min: super::config::MIN_TOKEN_LEN,
+            });
+        }
+    }
     let sup = tokio::task::spawn_blocking({
         let config = config.clone();
         move || Supervisor::open(config)
@@ -109,16 +117,26 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let control_task = tokio::spawn({
         let mut stop = stop_rx.clone();
         let app = crate::control::router(Arc::clone(&sup) as Arc<dyn crate::control::ControlApi>);
-        async move {
-            axum::serve(control, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        }
+        let grace = config.shutdown_grace;
+        crate::control::serve::serve(
+            control,
+            app,
+            crate::control::Limits::default(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+            grace,
+        )
     });
 
     shutdown.await;
+    if let Some(target) = config.handoff_on_stop.clone() {
+        // Before anything stops: the handoff needs the traffic front (to drain it) and the
+        // control API (the coordinator talks to it like any other).
+        let sup = Arc::clone(&sup);
+        let (control, opts) = (addrs.control, config.handoff.clone());
+        let _ = tokio::task::spawn_blocking(move || sup.hand_off_on_stop(control, &target, &opts)).await;
+    }
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = front_task.await;

@@ -35,6 +35,8 @@ pub struct Supervisor {
     pub(super) swap_seq: AtomicU64,
     pub(super) started: SystemTime,
     pub(super) started_at: Instant,
+    /// This supervisor's part in handoffs: its own state's phase, the ids it absorbed.
+    pub(super) handoffs: super::handoff::Handoffs,
 }
 
 #[derive(Default)]
@@ -105,6 +107,7 @@ impl Supervisor {
             swap_seq: AtomicU64::new(0),
             started: SystemTime::now(),
             started_at: Instant::now(),
+            handoffs: Default::default(),
             config,
         };
         sup.restorable_state()?;
@@ -126,9 +129,19 @@ impl Supervisor {
                         self.config.app
                     )));
                 }
+                Ok(Some(snap)) if snap.ledger.handed_off.is_some() => {
+                    let handed = snap.ledger.handed_off.as_ref();
+                    let (id, to) = handed.map_or(("", ""), |h| (h.id.as_str(), h.to.as_str()));
+                    tracing::warn!(
+                        handoff = id, to, version = %snap.version,
+                        "the latest snapshot's state was handed to a peer: it is not served again; starting empty"
+                    );
+                    return Ok(None);
+                }
                 Ok(Some(snap)) => {
                     let records = snap.tables.as_ref().map_or(0, |t| t.records());
                     tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");
+                    self.restore_ledger(&snap.ledger);
                     let state = State {
                         schema: snap.schema,
                         bytes: snap.bytes,
@@ -168,9 +181,10 @@ impl Supervisor {
         self.engine.get()
     }
 
-    /// Whether a version serves.
+    /// Whether a version serves and no handoff of this supervisor's state is under way or
+    /// done (readiness goes false first in a handoff, so a Service stops routing here).
     pub fn is_ready(&self) -> bool {
-        self.engine.get().is_some()
+        self.engine.get().is_some() && self.handoffs.ready()
     }
 
     /// The serving version.
@@ -187,13 +201,8 @@ impl Supervisor {
         match (&self.config.token, given) {
             (None, _) => true,
             (Some(want), Some(given)) => {
-                // Compare in constant time: the length is not secret, the contents are.
-                want.len() == given.len()
-                    && want
-                        .bytes()
-                        .zip(given.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
+                // Constant time in the contents (`subtle`); the length is not secret.
+                bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), given.as_bytes()))
             }
             (Some(_), None) => false,
         }

@@ -7,11 +7,17 @@ use crate::loader::Expect;
 use crate::volume::PushOutcome;
 
 impl Supervisor {
-    /// Stores an uploaded library as a release on the volume (not activated). The bytes must
-    /// match the announced sha256, and the library must load and say it is what the upload
-    /// claims, before anything is written.
-    pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
-        let release = format!("{} {}", info.app, info.version);
+    /// Stores an uploaded library (streamed to `library`, a temporary file on the volume) as
+    /// a release on the volume (not activated). The bytes must match the announced sha256,
+    /// and the library must pass the ELF pre-check and, opened in a child process (it is only
+    /// stored, not run), say it is what the upload claims, before anything is written.
+    pub fn upload(&self, library: &std::path::Path, info: &UploadInfo) -> Outcome {
+        // Names from the query are untrusted: escaped and cut in every message.
+        let release = format!(
+            "{} {}",
+            crate::untrusted::excerpt(info.app.as_bytes(), 64),
+            crate::untrusted::excerpt(info.version.as_bytes(), 64)
+        );
         let refuse = |step: &str, error: String| {
             let refusal = self.refuse(
                 &info.version,
@@ -34,7 +40,15 @@ impl Supervisor {
                 ),
             );
         }
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        let sha = match crate::manifest::sha256_file(library) {
+            Ok(sha) => sha,
+            Err(e) => {
+                return refuse(
+                    "upload",
+                    format!("release {release}: cannot read the upload: {e}"),
+                )
+            }
+        };
         if sha != info.sha256 {
             return refuse(
                 "sha256",
@@ -59,14 +73,6 @@ impl Supervisor {
         {
             return refuse("signature", e.to_string());
         }
-        let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
-            Ok(dir) => dir,
-            Err(e) => return refuse("upload", format!("cannot create a scratch directory: {e}")),
-        };
-        let path = scratch.path().join(&info.file);
-        if let Err(e) = std::fs::write(&path, bytes) {
-            return refuse("upload", format!("cannot write {}: {e}", path.display()));
-        }
         let expect = Expect {
             name: Some(info.app.clone()),
             version: Some(info.version.clone()),
@@ -75,10 +81,10 @@ impl Supervisor {
         };
         // Only stored, not run: opened in a child process, so a constructor that exits,
         // crashes or hangs is a refusal, not an outage.
-        if let Err(e) = self.inspector.inspect(&path, scratch.path(), &expect) {
+        if let Err(e) = self.inspector.inspect(library, self.run_dir.path(), &expect) {
             return refuse("load", format!("release {release}: {e}"));
         }
-        match self.volume.push(&path, &push, false) {
+        match self.volume.push(library, &push, false) {
             Ok(outcome) => {
                 let how = match outcome {
                     PushOutcome::Created(_) => "stored",

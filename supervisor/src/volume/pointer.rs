@@ -2,7 +2,7 @@
 
 use super::{atomic_write, check_name, Volume, VolumeError};
 use crate::manifest::check_component;
-use std::io;
+use crate::untrusted::{self, MAX_POINTER};
 use std::path::Path;
 
 /// The result of [`Volume::activate`] or [`Volume::rollback`].
@@ -22,13 +22,13 @@ impl Volume {
     /// The version `current` points at; `None` when no version was ever activated.
     pub fn current(&self, app: &str) -> Result<Option<String>, VolumeError> {
         check_name("app", app)?;
-        read_pointer(&self.current_path(app))
+        read_pointer(&self.current_path(app), self.root())
     }
 
     /// The version `previous` points at (the one active before `current`); `None` when none.
     pub fn previous(&self, app: &str) -> Result<Option<String>, VolumeError> {
         check_name("app", app)?;
-        read_pointer(&self.previous_path(app))
+        read_pointer(&self.previous_path(app), self.root())
     }
 
     /// Makes `version` the one that should run. The release must exist and verify (manifest
@@ -85,23 +85,20 @@ impl Volume {
 }
 
 /// Reads a pointer file: `None` when it does not exist, the trimmed version otherwise.
-fn read_pointer(path: &Path) -> Result<Option<String>, VolumeError> {
-    let text = match std::fs::read(path) {
+/// The file is untrusted (see [`crate::untrusted`]): it must be a regular file of at most
+/// [`MAX_POINTER`] bytes that resolves inside the volume `root`; what it holds is quoted only
+/// escaped and cut short.
+fn read_pointer(path: &Path, root: &Path) -> Result<Option<String>, VolumeError> {
+    let bytes = match untrusted::read(path, Some(root), MAX_POINTER) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(VolumeError::Io {
-                action: "read pointer",
-                path: path.into(),
-                source,
-            })
-        }
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(source) => return Err(VolumeError::Untrusted { source }),
     };
-    let text = String::from_utf8_lossy(&text);
+    let text = String::from_utf8_lossy(&bytes);
     let version = text.trim();
     check_component(version).map_err(|reason| VolumeError::BadPointer {
         path: path.into(),
-        content: text.to_string(),
+        content: untrusted::excerpt(&bytes, 64),
         reason,
     })?;
     Ok(Some(version.to_string()))
