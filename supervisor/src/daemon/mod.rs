@@ -20,6 +20,7 @@ mod config;
 mod control_api;
 mod error;
 mod handoff;
+mod leftovers;
 mod on_stop;
 mod probation;
 mod reconcile;

@@ -143,6 +143,11 @@ pub fn precheck(file: &File) -> Result<ElfFacts, ElfError> {
     check(&cache, len)
 }
 
+/// [`precheck`] of a library's bytes held in memory (the fuzz target's way in).
+pub fn precheck_bytes(bytes: &[u8]) -> Result<ElfFacts, ElfError> {
+    check(bytes, bytes.len() as u64)
+}
+
 fn check<'a, R: ReadRef<'a>>(data: R, len: u64) -> Result<ElfFacts, ElfError> {
     let ident = data
         .read_bytes_at(0, len.min(20))

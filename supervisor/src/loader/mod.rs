@@ -31,7 +31,7 @@ mod kind;
 mod leaks;
 mod record;
 
-pub use elf::{ElfError, ElfFacts};
+pub use elf::{precheck_bytes, ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
 pub use leaks::{is_mapped, left_mapped, LeftMapped};

@@ -218,3 +218,16 @@ fn a_library_with_two_apps_linked_in_is_refused_before_it_is_opened() {
         "{err}"
     );
 }
+
+#[test]
+fn a_thread_local_with_a_destructor_keeps_the_library_mapped() {
+    // No thread of its own, but `handle` registered a TLS destructor on the thread that
+    // served the request: glibc keeps the library until that thread exits.
+    let (code, out, err) = check(&[&lib("fixture_leak_tls")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("ok    no thread outlives destroy"), "{out}");
+    assert!(
+        out.contains("FAIL  the library unloads after its last instance: still mapped after dlclose"),
+        "{out}"
+    );
+}
