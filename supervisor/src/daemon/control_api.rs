@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 impl ControlApi for Supervisor {
-    fn is_ready(&self) -> bool {
-        Supervisor::is_ready(self)
+    fn readiness(&self) -> Result<(), String> {
+        Supervisor::readiness(self)
     }
 
     fn status(&self) -> Status {

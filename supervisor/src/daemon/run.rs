@@ -164,14 +164,17 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map_err(|e| DaemonError::State(format!("stopping the tick thread failed: {e}")))?;
     // Traffic has drained: the snapshot holds every acknowledged request.
     let last = Arc::clone(&sup);
-    let saved = tokio::task::spawn_blocking(move || last.snapshot())
+    let saved = tokio::task::spawn_blocking(move || last.final_snapshot())
         .await
         .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
     let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
     match saved {
         Ok(Some(path)) => tracing::info!(snapshot = %path.display(), "final snapshot written"),
         Ok(None) => tracing::info!("no version ran: no snapshot to write"),
-        Err(e) => return Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, "final snapshot lost");
+            return Err(e);
+        }
     }
     Ok(())
 }
