@@ -93,6 +93,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         })
     });
 
+    // A sealed handoff past its lease is settled by this supervisor itself (see `lease`).
+    let lease_watch = tokio::spawn({
+        let sup = Arc::clone(&sup);
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let sup = Arc::clone(&sup);
+                let _ = tokio::task::spawn_blocking(move || sup.settle_expired_handoff()).await;
+            }
+        }
+    });
+
     let ticker = super::tick::Ticker::spawn(Arc::clone(&sup))
         .map_err(|source| io("starting the tick thread", source))?;
 
@@ -141,6 +154,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let _ = stop_tx.send(true);
     let _ = front_task.await;
     reconciler.abort();
+    lease_watch.abort();
     if let Some(task) = snapshotter {
         task.abort();
     }
