@@ -26,8 +26,15 @@ pub const ABI_VERSIONS: &[u32] = &[1, 2];
 /// field past this only when the descriptor's `size` covers it.
 pub const DESCRIPTOR_V1_SIZE: usize = std::mem::offset_of!(Descriptor, table_schema);
 
-/// The one symbol a plugin exports (NUL-terminated, as `dlsym` wants it).
+/// The entry symbol a plugin exports (NUL-terminated, as `dlsym` wants it): this name, or
+/// a name starting with [`ENTRY_PREFIX`]. A plugin exports exactly one of them.
 pub const ENTRY_SYMBOL: &[u8] = b"molt_app_descriptor\0";
+
+/// The prefix of the entry symbol's per-crate name, `molt_app_descriptor_<crate>`, which
+/// [`crate::export_app!`] exports: unlike one fixed name, several versions of an app (each its
+/// own crate) can be linked into one binary, such as a test of the migrations between them.
+/// A host looks for the fixed [`ENTRY_SYMBOL`] first, then for one name with this prefix.
+pub const ENTRY_PREFIX: &str = "molt_app_descriptor_";
 
 /// The call succeeded; the out-parameter holds the result.
 pub const STATUS_OK: u32 = 0;
@@ -230,6 +237,11 @@ pub type TickFn = unsafe extern "C" fn(app: *const c_void, err: *mut OwnedBuf) -
 pub type DestroyFn = unsafe extern "C" fn(app: *mut c_void);
 /// Frees a buffer the plugin handed out.
 pub type FreeBufferFn = unsafe extern "C" fn(buf: OwnedBuf);
+/// Absorbs another instance's state, serialised in `schema`, into `app`; on error `err`
+/// receives a message. The host calls it only on an instance no other call can reach (a
+/// fresh copy of the running state), so a failed or panicking merge is dropped whole.
+pub type MergeFn =
+    unsafe extern "C" fn(app: *mut c_void, schema: u32, state: Bytes<'_>, err: *mut OwnedBuf) -> u32;
 
 /// What the entry symbol returns: who the plugin is and how to call it.
 ///
@@ -293,6 +305,13 @@ pub struct Descriptor {
     pub tick_interval_ms: u32,
     /// See [`TickFn`]; `None` when the app declares no periodic work.
     pub tick: Option<TickFn>,
+
+    // Appended after the tables and `tick`: the merge hook (a handoff absorbs a peer's state).
+    /// Schemas `merge_state` accepts (appended; empty when the app has no merge hook).
+    pub merge_schemas: Slice<'static, u32>,
+    /// See [`MergeFn`] (appended; `None`: the app cannot absorb a peer's state, and a handoff
+    /// to it is refused before anything stops).
+    pub merge_state: Option<MergeFn>,
 }
 
 // SAFETY: a descriptor is immutable once built; its pointers point at `'static` constants

@@ -28,6 +28,8 @@ use std::time::Duration;
 mod control;
 #[path = "hostile/foreign.rs"]
 mod foreign;
+#[path = "hostile/state.rs"]
+mod state;
 #[path = "hostile/volume.rs"]
 mod volume;
 

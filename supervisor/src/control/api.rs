@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 /// The operations behind the control API's routes. Mutating calls block (they stage, load and
 /// swap releases): the router runs them off the async runtime.
-pub trait ControlApi: Send + Sync + 'static {
-    /// Whether a version serves traffic (`GET /readyz`).
-    fn is_ready(&self) -> bool;
+/// The handoff routes' operations come with it ([`super::HandoffApi`]).
+pub trait ControlApi: super::HandoffApi + Send + Sync + 'static {
+    /// `GET /readyz`: `Ok` when a version serves and its state is being persisted; otherwise
+    /// why not (no version yet, or snapshot writes failing).
+    fn readiness(&self) -> Result<(), String>;
     /// What `GET /status` shows.
     fn status(&self) -> Status;
     /// The Prometheus text of `GET /metrics`.

@@ -8,14 +8,21 @@
 //! One concept a file: `config` (what `molt run` is told), `error`, `run` (sockets, tasks and
 //! shutdown), `supervisor` (the shared state and start-up), `reconcile` (the one path every
 //! version change takes), `refusal`, `boot`, `activation` (activate, rollback), `probation`,
-//! `report` (`/status`, snapshots), `upload`, `traffic` (app requests) and `control_api`
-//! (the supervisor behind [`crate::control::ControlApi`]).
+//! `report` (`/status`, snapshots), `upload`, `traffic` (app requests), `control_api`
+//! (the supervisor behind [`crate::control::ControlApi`]), and the two sides of a handoff
+//! (docs/DESIGN.md, "Handoff"): `handoff` (departing: unready, seal, export, commit or abort)
+//! and `absorb` (receiving: merge once per handoff id, fence), `lease` (a sealed handoff whose coordinator is gone) and `on_stop` (`--handoff-on-stop`).
 
+mod absorb;
 mod activation;
 mod boot;
 mod config;
 mod control_api;
 mod error;
+mod handoff;
+mod lease;
+mod leftovers;
+mod on_stop;
 mod probation;
 mod reconcile;
 mod refusal;

@@ -24,8 +24,12 @@ pub struct Supervisor {
     pub(super) instance: String,
     pub(super) snapshots: SnapshotStore,
     pub(super) run_dir: tempfile::TempDir,
+    /// Held while the process lives: marks `run_dir` in use (see `leftovers`).
+    _run_dir_lock: std::fs::File,
     /// Opens libraries that are only stored or checked, in a child process.
     pub(super) inspector: crate::inspect::Inspector,
+    /// The state directory's lock, held for the supervisor's life.
+    lock: crate::snapshot::StateLock,
     pub(super) engine: OnceLock<Engine>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) record: Mutex<Record>,
@@ -35,6 +39,8 @@ pub struct Supervisor {
     pub(super) swap_seq: AtomicU64,
     pub(super) started: SystemTime,
     pub(super) started_at: Instant,
+    /// This supervisor's part in handoffs: its own state's phase, the ids it absorbed.
+    pub(super) handoffs: super::handoff::Handoffs,
 }
 
 #[derive(Default)]
@@ -47,6 +53,11 @@ pub(super) struct Record {
     pub(super) last_refusal: Option<Refusal>,
     pub(super) probation: Option<Probation>,
     pub(super) last_snapshot: Option<SnapshotRecord>,
+    /// App requests answered when the last snapshot was written (what a lost final snapshot
+    /// loses is counted from here).
+    pub(super) requests_at_snapshot: u64,
+    /// Set while snapshot writes fail; cleared by the next success.
+    pub(super) snapshot_failure: Option<crate::control::SnapshotFailure>,
     /// The desired version last refused: not retried until `current` names another, or an
     /// operator asks again through the control API.
     pub(super) refused: Option<String>,
@@ -77,24 +88,19 @@ impl Supervisor {
         let run_parent = config.run_dir.clone().unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&run_parent)
             .map_err(|source| super::error::io(format!("creating {}", run_parent.display()), source))?;
-        let run_dir = tempfile::Builder::new()
-            .prefix(&format!("molt-run-{}-", std::process::id()))
-            .tempdir_in(&run_parent)
-            .map_err(|source| super::error::io("creating the private run directory", source))?;
-        // A push cut off an hour ago or more left a `.tmp-*` directory nothing will finish.
-        match volume.clean_stale_temp(&config.app, std::time::Duration::from_secs(3600)) {
-            Ok(removed) if !removed.is_empty() => {
-                tracing::info!(?removed, "removed leftovers of interrupted pushes")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not clean leftovers of interrupted pushes"),
-        }
+        // One supervisor per state directory, held until this one ends.
+        let lock = crate::snapshot::StateLock::acquire(&state_dir).map_err(DaemonError::Locked)?;
+        let (run_dir, _run_dir_lock) = super::leftovers::claim_run_dir(&run_parent)?;
+        let snapshots = SnapshotStore::new(&state_dir);
+        super::leftovers::clean(&volume, &config.app, &snapshots, &run_parent);
         let inspector = crate::inspect::Inspector::current()
             .map_err(|source| super::error::io("finding the molt binary (for inspecting uploads)", source))?
             .with_deadline(config.inspect_timeout);
         let sup = Supervisor {
             inspector,
-            snapshots: SnapshotStore::new(&state_dir),
+            lock,
+            snapshots,
+            _run_dir_lock,
             volume,
             instance,
             run_dir,
@@ -105,9 +111,13 @@ impl Supervisor {
             swap_seq: AtomicU64::new(0),
             started: SystemTime::now(),
             started_at: Instant::now(),
+            handoffs: Default::default(),
             config,
         };
         sup.restorable_state()?;
+        if let Err(e) = sup.lock.record_holder() {
+            tracing::warn!(lock = %sup.lock.path().display(), error = %e, "cannot write who holds the state directory's lock");
+        }
         Ok(Arc::new(sup))
     }
 
@@ -126,23 +136,48 @@ impl Supervisor {
                         self.config.app
                     )));
                 }
+                Ok(Some(snap)) if snap.ledger.handed_off.is_some() => {
+                    let handed = snap.ledger.handed_off.as_ref();
+                    let (id, to) = handed.map_or(("", ""), |h| (h.id.as_str(), h.to.as_str()));
+                    tracing::warn!(
+                        handoff = id, to, version = %snap.version,
+                        "the latest snapshot's state was handed to a peer: it is not served again; starting empty"
+                    );
+                    return Ok(None);
+                }
                 Ok(Some(snap)) => {
                     let records = snap.tables.as_ref().map_or(0, |t| t.records());
                     tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");
+                    self.restore_ledger(&snap.ledger);
                     let state = State {
                         schema: snap.schema,
                         bytes: snap.bytes,
                     };
                     return Ok(Some((state, snap.tables)));
                 }
-                Err(e) if self.config.discard_corrupt_state => {
-                    tracing::error!(error = %e, "corrupt snapshot kept aside; --discard-corrupt-state: trying the next older one");
+                Err(crate::snapshot::SnapshotError::Corrupt { path, .. })
+                    if self.config.discard_corrupt_state =>
+                {
+                    // The operator said so: set it aside (renamed, never deleted) and go on
+                    // with the next older snapshot, or empty state.
+                    let aside = self
+                        .snapshots
+                        .set_aside(&path)
+                        .map_err(|e| DaemonError::State(format!("{e}; nothing was started")))?;
+                    tracing::error!(
+                        snapshot = %path.display(), aside = %aside.display(),
+                        "--discard-corrupt-state: the corrupt snapshot is set aside; trying the next older one"
+                    );
+                }
+                Err(e @ crate::snapshot::SnapshotError::Corrupt { .. }) => {
+                    return Err(DaemonError::State(format!(
+                        "{e}. Nothing was started, and no start will serve an older snapshot in its \
+                         place on its own. To start anyway, from the next older snapshot or empty \
+                         state, pass --discard-corrupt-state (the corrupt file is set aside, not deleted)"
+                    )))
                 }
                 Err(e) => {
-                    return Err(DaemonError::State(format!(
-                        "{e}; it was kept aside, not deleted. Nothing was started. To start anyway, \
-                         from the next older snapshot or empty state, pass --discard-corrupt-state"
-                    )))
+                    return Err(DaemonError::State(format!("{e}; nothing was started")));
                 }
             }
         }
@@ -168,9 +203,33 @@ impl Supervisor {
         self.engine.get()
     }
 
-    /// Whether a version serves.
+    /// Whether a version serves and no handoff of this supervisor's state is under way or
+    /// done (readiness goes false first in a handoff, so a Service stops routing here).
     pub fn is_ready(&self) -> bool {
-        self.engine.get().is_some()
+        self.engine.get().is_some() && self.handoffs.ready()
+    }
+
+    /// Readiness (`GET /readyz`): a version serves, and the last snapshot write did not fail.
+    ///
+    /// Snapshot failures make the pod unready on purpose: every request it acknowledges while
+    /// its state cannot be written is one a crash would lose, so the load balancer should send
+    /// traffic elsewhere until a snapshot succeeds again. The pod is not restarted (liveness
+    /// stays green): a restart would lose everything since the last snapshot that did succeed.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.engine.get().is_none() {
+            return Err(format!("no version of {} serves yet", self.config.app));
+        }
+        if !self.handoffs.ready() {
+            return Err(self.handoffs.sealed_reason().trim_end().to_owned());
+        }
+        match &self.record.lock().snapshot_failure {
+            None => Ok(()),
+            Some(f) => Err(format!(
+                "snapshot writes are failing ({} in a row since {}): {}; the state changed since the \
+                 last snapshot is only in memory",
+                f.consecutive, f.since, f.error
+            )),
+        }
     }
 
     /// The serving version.

@@ -18,6 +18,7 @@ impl Supervisor {
             crate::untrusted::excerpt(info.app.as_bytes(), 64),
             crate::untrusted::excerpt(info.version.as_bytes(), 64)
         );
+        tracing::trace!(target: "molt::phase", step = "upload", %release, "push");
         let refuse = |step: &str, error: String| {
             let refusal = self.refuse(
                 &info.version,

@@ -31,7 +31,7 @@ mod kind;
 mod leaks;
 mod record;
 
-pub use elf::{ElfError, ElfFacts};
+pub use elf::{precheck_bytes, ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
 pub use leaks::{is_mapped, left_mapped, LeftMapped};
@@ -59,7 +59,7 @@ use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
     App, CreateFn, CreateInFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn,
-    ImportInFn, RecordFn, TickFn, ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
+    ImportInFn, MergeFn, RecordFn, TickFn, ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -116,6 +116,8 @@ pub struct PluginInfo {
     pub tick_interval_ms: u32,
     /// The ABI version it was built against.
     pub abi_version: u32,
+    /// Schemas its merge hook absorbs a peer's state in; empty when it has no merge hook.
+    pub merges: Vec<u32>,
     /// Where it was loaded from (the release volume, not the private copy).
     pub library: PathBuf,
     /// The SHA-256 (lowercase hex) of the bytes that were loaded; empty for an app compiled
@@ -159,11 +161,15 @@ pub(crate) struct Hooks {
     pub(crate) upgrade_record: Option<RecordFn>,
     pub(crate) downgrade_record: Option<RecordFn>,
     pub(crate) tick: Option<TickFn>,
+    /// `None` when the plugin has no merge hook, or its descriptor ends before the field
+    /// (it then reads as zero: see `checked`).
+    pub(crate) merge_state: Option<MergeFn>,
 }
 
 impl Hooks {
     fn of(d: &Descriptor) -> Hooks {
         Hooks {
+            merge_state: d.merge_state,
             create: d.create,
             handle: d.handle,
             export_state: d.export_state,
@@ -272,11 +278,18 @@ impl Plugin {
         let sha256 = copy.sha256().to_owned();
         let copy_path = copy.path().to_owned();
         drop(copy);
-        // SAFETY: `EntryFn` is the type `export_app!` gives `molt_app_descriptor`, which the
+        // The one entry symbol the pre-check found: the fixed name or the per-crate one.
+        let mut entry_name = facts.entry.clone().into_bytes();
+        if entry_name.is_empty() {
+            entry_name = ENTRY_SYMBOL.to_vec();
+        } else {
+            entry_name.push(0);
+        }
+        // SAFETY: `EntryFn` is the type `export_app!` gives the entry symbol, which the
         // pre-check found to be a function. The symbol is dereferenced to a plain pointer used
         // only below, while `lib` is alive.
         let entry: EntryFn =
-            *unsafe { lib.get::<EntryFn>(ENTRY_SYMBOL) }.map_err(|source| LoadError::MissingSymbol {
+            *unsafe { lib.get::<EntryFn>(&entry_name) }.map_err(|source| LoadError::MissingSymbol {
                 library: library.to_owned(),
                 source,
             })?;
@@ -390,6 +403,10 @@ impl Plugin {
             table_downgrades: d.table_downgrades.as_slice().to_vec(),
             tick_interval_ms: if d.tick.is_some() { d.tick_interval_ms } else { 0 },
             abi_version: d.abi_version,
+            merges: match d.merge_state {
+                Some(_) => d.merge_schemas.as_slice().to_vec(),
+                None => Vec::new(),
+            },
             library,
             sha256: String::new(),
         };

@@ -11,9 +11,12 @@
 //! - Line 2: a one-line JSON object (unknown fields refused): the app, the version of the
 //!   release that wrote it, the state schema of the payload, the payload's length and
 //!   SHA-256, and when the state was exported (unix milliseconds).
+//!   A snapshot that took part in a handoff also carries `"handoff":{...}` ([`Ledger`]): the
+//!   ids of the handoffs this state absorbed, and, once the state was handed to a peer, the
+//!   handoff that took it (docs/DESIGN.md, "Handoff"). Without one the line is as before.
 //! - Then exactly `payload_len` bytes, and nothing after them.
 
-use super::{tables_part, Corruption, Snapshot};
+use super::{tables_part, Corruption, Ledger, Snapshot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -42,6 +45,8 @@ struct Header {
     /// Format 2: the table schema of the serving version when the tables were written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tables_schema: Option<u32>,
+    #[serde(default, skip_serializing_if = "Ledger::is_empty")]
+    handoff: Ledger,
 }
 
 /// Why reading a snapshot failed: the file could not be read, or it is corrupt.
@@ -79,6 +84,7 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         payload_sha256: hex::encode(Sha256::digest(&snap.bytes)),
         written_at_ms: unix_ms(snap.written_at),
         tables_schema: snap.tables.as_ref().map(|t| t.schema()),
+        handoff: snap.ledger.clone(),
     };
     let line = serde_json::to_string(&header).map_err(io::Error::other)?;
     let header_sha = hex::encode(Sha256::digest(line.as_bytes()));
@@ -100,8 +106,36 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
     let opened =
         crate::untrusted::open(path, None, u64::MAX).map_err(crate::untrusted::UntrustedError::into_io)?;
     let (file, file_len) = (opened.file, opened.len);
-    let mut r = BufReader::with_capacity(1 << 16, file);
+    // Format 2's trailer sits at the end of the file: read through a second handle.
+    let tail = |len: u64| -> io::Result<Vec<u8>> {
+        let mut file = crate::untrusted::open(path, None, u64::MAX)
+            .map_err(crate::untrusted::UntrustedError::into_io)?
+            .file;
+        file.seek(SeekFrom::Start(file_len - len))?;
+        let mut tail = vec![0; len as usize];
+        file.read_exact(&mut tail)?;
+        Ok(tail)
+    };
+    decode_from(BufReader::with_capacity(1 << 16, file), file_len, tail)
+}
 
+/// Checks snapshot bytes held in memory (the same checks as a file gets).
+pub(super) fn decode_bytes(bytes: &[u8]) -> Result<Snapshot, Corruption> {
+    let tail = |len: u64| Ok(bytes[bytes.len() - len as usize..].to_vec());
+    decode_from(bytes, bytes.len() as u64, tail).map_err(|failure| match failure {
+        ReadFailure::Corrupt(c) => c,
+        // Reading a slice cannot fail; were it to, the bytes could not be judged whole.
+        ReadFailure::Io(e) => Corruption::Truncated(format!("unreadable: {e}")),
+    })
+}
+
+/// Reads a snapshot of `file_len` bytes from `r` and checks it; `tail(n)` reads the last `n`
+/// bytes (only called with `n` at most `file_len`).
+fn decode_from(
+    mut r: impl BufRead,
+    file_len: u64,
+    tail: impl FnOnce(u64) -> io::Result<Vec<u8>>,
+) -> Result<Snapshot, ReadFailure> {
     let magic = read_line(&mut r, MAX_MAGIC_LINE)?;
     if !magic.starts_with(MAGIC) {
         return Err(if MAGIC.starts_with(&magic) {
@@ -163,7 +197,7 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         .into());
     }
     let tables_part = match with_tables {
-        true => Some(read_trailer(path, file_len, consumed)?),
+        true => Some(read_trailer(tail, file_len, consumed)?),
         false => None,
     };
     let after_payload = tables_part
@@ -207,24 +241,28 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         schema: header.schema,
         bytes,
         written_at: UNIX_EPOCH + Duration::from_millis(header.written_at_ms),
+        ledger: header.handoff,
         tables,
     })
 }
 
 /// Reads format 2's trailer (the last [`tables_part::TRAILER_LEN`] bytes): the tables
 /// section's length and digest, checked to fit after the header.
-fn read_trailer(path: &Path, file_len: u64, consumed: u64) -> Result<(u64, String), ReadFailure> {
+fn read_trailer(
+    tail: impl FnOnce(u64) -> io::Result<Vec<u8>>,
+    file_len: u64,
+    consumed: u64,
+) -> Result<(u64, String), ReadFailure> {
     if file_len < consumed + tables_part::TRAILER_LEN {
         return Err(Corruption::Truncated("the file ends before its tables trailer".into()).into());
     }
-    let mut file = crate::untrusted::open(path, None, u64::MAX)
-        .map_err(crate::untrusted::UntrustedError::into_io)?
-        .file;
-    file.seek(SeekFrom::Start(file_len - tables_part::TRAILER_LEN))?;
-    let mut trailer = vec![0; tables_part::TRAILER_LEN as usize];
-    file.read_exact(&mut trailer)?;
+    let trailer = tail(tables_part::TRAILER_LEN)?;
     let (len, digest) = tables_part::parse_trailer(&trailer)?;
-    if consumed + len + tables_part::TRAILER_LEN > file_len {
+    if consumed
+        .saturating_add(len)
+        .saturating_add(tables_part::TRAILER_LEN)
+        > file_len
+    {
         return Err(Corruption::Tables(format!(
             "the trailer says {len} bytes of tables, the file is {file_len} bytes"
         ))

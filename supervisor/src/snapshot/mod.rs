@@ -34,10 +34,12 @@
 //! ```
 
 mod format;
+mod lock;
 mod store;
 mod tables_part;
 
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_TABLES, MAGIC};
+pub use lock::{LockError, StateLock, LOCK_FILE};
 pub use store::{SnapshotStore, DEFAULT_KEEP};
 
 use crate::tables::TableStore;
@@ -57,11 +59,50 @@ pub struct Snapshot {
     pub schema: u32,
     /// The exported state.
     pub bytes: Vec<u8>,
-    /// When the state was exported (kept to the millisecond).
+    /// When the state was exported (kept to the millisecond). The supervisor takes it just
+    /// before the export starts: every request answered before it is in `bytes`.
     pub written_at: SystemTime,
     /// The app's tables (ABI version 2): written shard by shard from the live store, read
     /// back into a new one.
     pub tables: Option<Arc<TableStore>>,
+    /// What the state took part in: handoffs absorbed, and whether it was handed off.
+    pub ledger: Ledger,
+}
+
+/// What a snapshot records about handoffs (docs/DESIGN.md, "Handoff"), in its header.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ledger {
+    /// Set when this state was handed to a peer: a restart does not serve it again, and
+    /// `molt absorb` refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_off: Option<HandedOff>,
+    /// The ids of the handoffs merged into this state, oldest first (the newest
+    /// [`Ledger::KEEP`]): a retried merge of one of them is recognised, not applied twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absorbed: Vec<String>,
+}
+
+impl Ledger {
+    /// How many absorbed handoff ids a ledger remembers.
+    pub const KEEP: usize = 256;
+
+    /// Whether there is nothing to record (the header then has no `handoff` field).
+    pub fn is_empty(&self) -> bool {
+        self.handed_off.is_none() && self.absorbed.is_empty()
+    }
+}
+
+/// The handoff that took a snapshot's state to a peer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandedOff {
+    /// The handoff id.
+    pub id: String,
+    /// Who absorbed it (a control URL).
+    pub to: String,
+    /// When (unix milliseconds).
+    pub at_ms: u64,
 }
 
 /// Equal fields, and the same table store (by identity: a store read back is another one).
@@ -78,12 +119,14 @@ impl PartialEq for Snapshot {
             self.schema,
             &self.bytes,
             self.written_at,
+            &self.ledger,
         ) == (
             &other.app,
             &other.version,
             other.schema,
             &other.bytes,
             other.written_at,
+            &other.ledger,
         ) && same_tables
     }
 }
@@ -99,6 +142,7 @@ impl Snapshot {
             schema,
             bytes,
             written_at: SystemTime::now(),
+            ledger: Ledger::default(),
             tables: None,
         }
     }
@@ -191,7 +235,7 @@ pub enum SnapshotError {
         path: PathBuf,
         /// The check that failed.
         corruption: Corruption,
-        /// Where it was set aside, when it was (by [`SnapshotStore::latest`]).
+        /// Where it was set aside, when it was ([`SnapshotStore::set_aside`]).
         moved_to: Option<PathBuf>,
     },
 }
@@ -199,8 +243,21 @@ pub enum SnapshotError {
 fn aside_note(moved_to: &Option<PathBuf>) -> String {
     match moved_to {
         Some(p) => format!("kept aside as {}", p.display()),
-        None => "left in place".to_string(),
+        None => "it is left in place, and refused on every start until it is set aside".to_string(),
     }
+}
+
+/// Checks a snapshot held in memory: the same checks [`read_snapshot`] runs on a file.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, Corruption> {
+    format::decode_bytes(bytes)
+}
+
+/// A snapshot in the file format, in memory (what [`SnapshotStore::write`] writes).
+pub fn encode_snapshot(snap: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::with_capacity(snap.bytes.len() + 256);
+    // Writing into a Vec cannot fail, and the header of strings and integers always serializes.
+    format::encode(&mut out, snap).expect("encoding a snapshot into memory");
+    out
 }
 
 /// Reads and checks one snapshot file, without moving it whatever the outcome.

@@ -23,7 +23,8 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 /// Writes a good snapshot, spoils its file, and checks `latest()` refuses it naming `check`,
-/// sets it aside (same bytes, not deleted), and then falls back to the older snapshot.
+/// every time (never the older one silently), until it is set aside (same bytes, not
+/// deleted); then the older snapshot is read.
 fn assert_refused(spoil: impl FnOnce(&mut Vec<u8>), check: &str) {
     let (_tmp, store) = store();
     store.write(&snap(b"older")).unwrap();
@@ -36,16 +37,23 @@ fn assert_refused(spoil: impl FnOnce(&mut Vec<u8>), check: &str) {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains(check), "{msg} lacks {check:?}");
-    let SnapshotError::Corrupt {
-        moved_to: Some(aside),
-        ..
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
-    assert!(msg.contains(&aside.display().to_string()), "{msg}");
+    assert!(
+        matches!(err, SnapshotError::Corrupt { moved_to: None, .. }),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("refused on every start until it is set aside"),
+        "{msg}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes, "left in place, unchanged");
+    let again = store.latest().unwrap_err();
+    assert!(
+        matches!(again, SnapshotError::Corrupt { .. }),
+        "refused again: {again:?}"
+    );
+    let aside = store.set_aside(&path).unwrap();
     assert!(!path.exists());
-    assert_eq!(fs::read(aside).unwrap(), bytes, "set aside unchanged");
+    assert_eq!(fs::read(&aside).unwrap(), bytes, "set aside unchanged");
     assert!(aside
         .file_name()
         .unwrap()
@@ -159,6 +167,8 @@ fn corrupt_only_snapshot_then_none() {
     let path = store.write(&snap(b"x")).unwrap();
     fs::write(&path, b"not a snapshot at all").unwrap();
     assert!(matches!(store.latest(), Err(SnapshotError::Corrupt { .. })));
+    assert!(matches!(store.latest(), Err(SnapshotError::Corrupt { .. })));
+    store.set_aside(&path).unwrap();
     assert_eq!(store.latest().unwrap(), None);
     // The set-aside file is neither listed nor pruned by later writes.
     for i in 0..5u8 {
@@ -191,6 +201,28 @@ fn large_payload_round_trips() {
         .collect();
     store.write(&snap(&bytes)).unwrap();
     assert!(store.latest().unwrap().unwrap().bytes == bytes);
+}
+
+#[test]
+fn the_handoff_ledger_round_trips_and_is_absent_when_empty() {
+    let (_tmp, store) = store();
+    let plain = store.write(&snap(b"plain")).unwrap();
+    let header = String::from_utf8_lossy(&fs::read(&plain).unwrap()).into_owned();
+    assert!(!header.contains("handoff"), "no ledger, no field: {header}");
+
+    let mut marked = snap(b"handed");
+    marked.ledger = Ledger {
+        handed_off: Some(HandedOff {
+            id: "h-1".into(),
+            to: "http://pod-0:7070".into(),
+            at_ms: 1_700_000_000_000,
+        }),
+        absorbed: vec!["h-0".into()],
+    };
+    store.write(&marked).unwrap();
+    let back = store.latest().unwrap().unwrap();
+    assert_eq!(back.ledger, marked.ledger);
+    assert_eq!(back.bytes, b"handed");
 }
 
 fn with_tables(records: usize) -> Snapshot {
@@ -231,7 +263,8 @@ fn spoiled_tables_are_refused_and_set_aside() {
         fs::write(&path, &bytes).unwrap();
         let err = store.latest().unwrap_err();
         assert!(err.to_string().contains(check), "{err} lacks {check:?}");
-        assert!(!path.exists(), "set aside");
+        assert!(path.exists(), "left in place");
+        store.set_aside(&path).unwrap();
         assert_eq!(store.latest().unwrap().unwrap().bytes, b"older");
     };
     // A flipped bit inside a record.

@@ -51,6 +51,16 @@ pub struct Plan {
     pub restart_steady_s: f64,
     /// Swaps of the memory run.
     pub rss_swaps: u64,
+    /// A/B rounds of molt against the plain axum server.
+    pub peer_rounds: usize,
+    /// Seconds per side of those rounds.
+    pub peer_round_s: f64,
+    /// Seconds of idleness measured.
+    pub idle_s: f64,
+    /// MB of kv state under snapshots.
+    pub stall_state_mb: u64,
+    /// Seconds of load while snapshots run (and again without).
+    pub stall_window_s: f64,
 }
 
 impl Plan {
@@ -84,6 +94,11 @@ impl Plan {
                 restart_runs: 1,
                 restart_steady_s: 0.5,
                 rss_swaps: 200,
+                peer_rounds: 12,
+                peer_round_s: 0.5,
+                idle_s: 10.0,
+                stall_state_mb: 10,
+                stall_window_s: 4.0,
             }
         } else {
             Plan {
@@ -115,6 +130,11 @@ impl Plan {
                 restart_runs: 3,
                 restart_steady_s: 1.0,
                 rss_swaps: 1000,
+                peer_rounds: 30,
+                peer_round_s: 0.5,
+                idle_s: 10.0,
+                stall_state_mb: 100,
+                stall_window_s: 6.0,
             }
         }
     }
