@@ -159,15 +159,9 @@ fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     let stage = progress.stage("record schema change under writes", 2 * plan.change_rounds as u64);
-    let change = tables_change::run(
-        &built.kv_v3,
-        &built.kv_v4,
-        &work.mkdir("change"),
-        &plan.change_size,
-        plan.change_rounds,
-        plan.change_writers,
-        || stage.tick(),
-    )?;
+    let change = tables_change::run(&built.kv_v3, &built.kv_v4, &work.mkdir("change"), &plan, || {
+        stage.tick()
+    })?;
     stage.finish();
     timed("record schema change", t);
 

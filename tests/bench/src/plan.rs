@@ -25,6 +25,8 @@ pub struct Plan {
     pub change_rounds: usize,
     /// Writer threads during the schema change.
     pub change_writers: usize,
+    /// Their total write rate, writes/s.
+    pub change_write_rate: f64,
     /// A/B rounds of the tables against in-plugin map comparison.
     pub ratio_rounds: usize,
     /// Seconds per side of one of those rounds.
@@ -79,6 +81,7 @@ impl Plan {
                 snapshot_size: size("100 MB", 100 * mb, 0),
                 change_rounds: 3,
                 change_writers: 2,
+                change_write_rate: 20_000.0,
                 ratio_rounds: 10,
                 ratio_round_s: 0.2,
                 connections,
@@ -114,6 +117,7 @@ impl Plan {
                 snapshot_size: size("1 GB", 1024 * mb, 0),
                 change_rounds: 5,
                 change_writers: 2,
+                change_write_rate: 20_000.0,
                 ratio_rounds: 20,
                 ratio_round_s: 0.25,
                 connections,

@@ -252,8 +252,15 @@ fn an_orphan_snapshot_is_absorbed_once() {
     let (gone_env, gone) = serving("absorb-gone", "counter_v1", "1.0.0", &[]);
     post(&http, &a, "/incr", 2);
     post(&http, &gone, "/incr", 4);
-    assert!(gone.terminate().success(), "SIGTERM writes the last snapshot");
     let orphan = path(&gone_env.state);
+    let out = run(&["absorb", &orphan, "--to", &a.control_base()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is not an orphan") && stderr.contains("in use by another supervisor"),
+        "{stderr}"
+    );
+    assert!(gone.terminate().success(), "SIGTERM writes the last snapshot");
 
     let out = run(&["absorb", &orphan, "--to", &a.control_base()]);
     let (stdout, stderr) = texts(&out);
