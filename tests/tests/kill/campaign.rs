@@ -275,8 +275,11 @@ impl Campaign {
         let delay = self.rng.below(window);
         match target {
             "push" => {
-                std::fs::remove_dir_all(self.app_dir().join("releases").join(other.0))
-                    .expect("removing a release");
+                // A push killed in an earlier round may have left it absent already.
+                let release = self.app_dir().join("releases").join(other.0);
+                if release.exists() {
+                    std::fs::remove_dir_all(&release).expect("removing a release");
+                }
                 let (binary, lib, to) = (self.binary.clone(), plugin(other.1), molt.control(""));
                 let done = Arc::clone(&answered);
                 request = Some(std::thread::spawn(move || {
