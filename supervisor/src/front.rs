@@ -146,7 +146,8 @@ impl Front {
         })
         .await;
         match served {
-            Ok(reply) => self.finish(reply.response, Some(&reply.version)),
+            // No version (nothing serves yet): no header, rather than an empty one.
+            Ok(reply) => self.finish(reply.response, Some(&*reply.version).filter(|v| !v.is_empty())),
             Err(e) => self.finish(Response::new(500, format!("request task failed: {e}\n")), None),
         }
     }

@@ -21,8 +21,9 @@ pub trait ControlApi: Send + Sync + 'static {
     fn running_version(&self) -> Option<String>;
     /// `POST /releases`: store an uploaded library as a release (not activated).
     fn upload(self: Arc<Self>, bytes: &[u8], info: &UploadInfo) -> Outcome;
-    /// `POST /activate?version=V`: point `current` at `version` and swap to it.
-    fn activate(self: Arc<Self>, version: &str) -> Outcome;
+    /// `POST /activate?version=V[&force=true]`: point `current` at `version` and swap to it
+    /// (`force`: even a release marked bad).
+    fn activate(self: Arc<Self>, version: &str, force: bool) -> Outcome;
     /// `POST /rollback`: back to the version that served before.
     fn rollback(self: Arc<Self>) -> Outcome;
 }

@@ -7,8 +7,8 @@
 //! | `GET /status` | JSON [`Status`] |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //! | `POST /releases?app&version&schema&abi&file&sha256` | body = the library: stores a release on the volume |
-//! | `POST /activate?version=V` | points `current` at V and swaps to it |
-//! | `POST /rollback` | back to the previously active version |
+//! | `POST /activate?version=V[&force=true]` | points `current` at V and swaps to it (`force`: even a release marked bad) |
+//! | `POST /rollback` | back to the version this supervisor served before |
 //!
 //! Mutating calls need `Authorization: Bearer <token>` when a token is configured; the
 //! supervisor refuses to start on a non-loopback control address without one.
@@ -144,13 +144,15 @@ async fn upload(
 #[derive(Debug, Deserialize)]
 struct ActivateQuery {
     version: String,
+    #[serde(default)]
+    force: bool,
 }
 
 async fn activate(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<ActivateQuery>) -> Response {
     if let Some(denied) = denied(sup.as_ref(), &headers) {
         return denied;
     }
-    blocking(sup, move |sup| sup.activate(&q.version)).await
+    blocking(sup, move |sup| sup.activate(&q.version, q.force)).await
 }
 
 async fn rollback(State(sup): State<Api>, headers: HeaderMap) -> Response {

@@ -7,7 +7,9 @@
 //!
 //! One concept a file: `config` (what `molt run` is told), `error`, `run` (sockets, tasks and
 //! shutdown), `supervisor` (the shared state and start-up), `reconcile` (the one path every
-//! version change takes), `refusal`, `boot`, `activation` (activate, rollback), `probation`,
+//! version change takes), `refused` (the one refusal type) and `refusal` (recording one),
+//! `boot` (boot that always serves something), `activation` (activate, rollback),
+//! `presence` (this supervisor's report on the volume), `probation`,
 //! `report` (`/status`, snapshots), `upload`, `traffic` (app requests) and `control_api`
 //! (the supervisor behind [`crate::control::ControlApi`]).
 
@@ -16,9 +18,11 @@ mod boot;
 mod config;
 mod control_api;
 mod error;
+mod presence;
 mod probation;
 mod reconcile;
 mod refusal;
+mod refused;
 mod report;
 mod run;
 mod supervisor;
@@ -28,4 +32,7 @@ mod upload;
 pub use config::{BoundAddrs, RunConfig};
 pub use error::DaemonError;
 pub use run::{run, shutdown_signal};
+pub use boot::BOOT_MARKER;
+pub use presence::{HEARTBEAT, STALE_AFTER};
+pub use refused::Refused;
 pub use supervisor::Supervisor;

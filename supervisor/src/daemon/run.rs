@@ -70,6 +70,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
         }
     });
+    // This supervisor's report on the volume, kept fresh (see `presence.rs`).
+    let heartbeat = tokio::spawn({
+        let sup = Arc::clone(&sup);
+        async move {
+            let mut tick = tokio::time::interval(super::HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let sup = Arc::clone(&sup);
+                let _ = tokio::task::spawn_blocking(move || sup.publish()).await;
+            }
+        }
+    });
     let snapshotter = (!config.snapshot_interval.is_zero()).then(|| {
         let sup = Arc::clone(&sup);
         let every = config.snapshot_interval;
@@ -128,6 +141,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         .await
         .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
     let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
+    heartbeat.abort();
+    let last = Arc::clone(&sup);
+    let _ = tokio::task::spawn_blocking(move || last.withdraw()).await;
     match saved {
         Ok(Some(path)) => tracing::info!(snapshot = %path.display(), "final snapshot written"),
         Ok(None) => tracing::info!("no version ran: no snapshot to write"),

@@ -9,7 +9,7 @@ use crate::control::status::{Probation, Refusal, SnapshotRecord, SwapRecord};
 use crate::engine::{Engine, State};
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
-use crate::volume::Volume;
+use crate::volume::{RefusalNote, Volume};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -32,6 +32,12 @@ pub struct Supervisor {
     pub(super) swap_seq: AtomicU64,
     pub(super) started: SystemTime,
     pub(super) started_at: Instant,
+    /// When it started, in milliseconds since the Unix epoch (for its volume report).
+    pub(super) started_ms: u64,
+    /// The host name, for its volume report.
+    pub(super) host: String,
+    /// One writer of this supervisor's volume report at a time.
+    pub(super) publishing: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -47,6 +53,13 @@ pub(super) struct Record {
     /// The desired version last refused: not retried until `current` names another, or an
     /// operator asks again through the control API.
     pub(super) refused: Option<String>,
+    /// The last refused change, as the volume report carries it.
+    pub(super) refused_note: Option<RefusalNote>,
+    /// The versions this supervisor served before the running one, oldest first (see
+    /// `reconcile.rs`); read back from its volume report after a restart.
+    pub(super) history: Vec<String>,
+    /// What the previous process of this instance ran, until the first version starts.
+    pub(super) ran_before_restart: Option<String>,
 }
 
 impl Supervisor {
@@ -83,6 +96,13 @@ impl Supervisor {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not clean leftovers of interrupted pushes"),
         }
+        // What this instance ran before a restart, and where its rollbacks went.
+        let earlier = volume.report(&config.app, &instance);
+        let record = Record {
+            history: earlier.as_ref().map(|r| r.history.clone()).unwrap_or_default(),
+            ran_before_restart: earlier.and_then(|r| r.running),
+            ..Record::default()
+        };
         let sup = Supervisor {
             snapshots: SnapshotStore::new(&state_dir),
             volume,
@@ -90,14 +110,18 @@ impl Supervisor {
             run_dir,
             engine: OnceLock::new(),
             metrics: Arc::new(Metrics::new()),
-            record: Mutex::new(Record::default()),
+            record: Mutex::new(record),
             changing: Mutex::new(()),
             swap_seq: AtomicU64::new(0),
             started: SystemTime::now(),
             started_at: Instant::now(),
+            started_ms: crate::volume::now_ms(),
+            host: crate::volume::host_name(),
+            publishing: Mutex::new(()),
             config,
         };
         sup.restorable_state()?;
+        sup.recover_from_crash();
         Ok(Arc::new(sup))
     }
 

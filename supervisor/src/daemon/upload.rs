@@ -1,6 +1,7 @@
 //! `POST /releases`: an uploaded library becomes a release on the volume.
 
-use super::refusal::{volume_step, Refused};
+use super::refusal::Refusing;
+use super::refused::Refused;
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
 use crate::loader::{Expect, Plugin};
@@ -12,59 +13,58 @@ impl Supervisor {
     /// claims, before anything is written.
     pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
         let release = format!("{} {}", info.app, info.version);
-        let refuse = |step: &str, error: String| {
-            let refusal = self.refuse(
-                &info.version,
-                Refused {
-                    release: release.clone(),
-                    step: step.to_owned(),
-                    error,
-                },
-            );
-            // An upload does not change what is desired: do not block a later activation.
-            self.record.lock().refused = None;
+        let refuse = |refused: Refused| {
+            // An upload does not change what is desired: it blocks no later activation and
+            // marks nothing bad.
+            let refusal = self.refuse_as(Refusing::Request, &info.version, refused);
             self.outcome(false, refusal.error.clone(), Some(refusal))
         };
         if info.app != self.config.app {
-            return refuse(
-                "app",
-                format!(
-                    "release {release}: this supervisor runs app {:?}",
-                    self.config.app
-                ),
-            );
+            return refuse(Refused::WrongApp {
+                release,
+                app: self.config.app.clone(),
+            });
         }
         let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
         if sha != info.sha256 {
-            return refuse(
-                "sha256",
-                format!(
-                    "release {release}: upload sha256 {sha}, announced {}",
-                    info.sha256
-                ),
-            );
+            return refuse(Refused::UploadDigest {
+                release,
+                got: sha,
+                announced: info.sha256.clone(),
+            });
         }
         if let Err(reason) = crate::manifest::check_component(&info.file) {
-            return refuse(
-                "manifest",
-                format!("release {release}: library file name {:?}: {reason}", info.file),
-            );
+            return refuse(Refused::UploadName {
+                release,
+                file: info.file.clone(),
+                reason,
+            });
         }
         let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
             Ok(dir) => dir,
-            Err(e) => return refuse("upload", format!("cannot create a scratch directory: {e}")),
+            Err(source) => {
+                return refuse(Refused::UploadIo {
+                    release,
+                    what: "cannot create a scratch directory".to_owned(),
+                    source,
+                })
+            }
         };
         let path = scratch.path().join(&info.file);
-        if let Err(e) = std::fs::write(&path, bytes) {
-            return refuse("upload", format!("cannot write {}: {e}", path.display()));
+        if let Err(source) = std::fs::write(&path, bytes) {
+            return refuse(Refused::UploadIo {
+                release,
+                what: format!("cannot write {}", path.display()),
+                source,
+            });
         }
         let expect = Expect {
             name: Some(info.app.clone()),
             version: Some(info.version.clone()),
             state_schema: Some(info.state_schema),
         };
-        if let Err(e) = Plugin::load(&path, scratch.path(), &expect) {
-            return refuse("load", format!("release {release}: {e}"));
+        if let Err(source) = Plugin::load(&path, scratch.path(), &expect) {
+            return refuse(Refused::Load { release, source });
         }
         let push = ReleaseInfo {
             app: info.app.clone(),
@@ -80,7 +80,7 @@ impl Supervisor {
                 };
                 self.outcome(true, format!("release {release} {how}"), None)
             }
-            Err(e) => refuse(volume_step(&e), e.to_string()),
+            Err(e) => refuse(e.into()),
         }
     }
 }

@@ -133,6 +133,7 @@ impl Engine {
             step,
             cause,
             serving: None,
+            pause: Duration::ZERO,
         };
         let timeout = config.hook_timeout;
         let step = if initial.is_some() {
@@ -199,6 +200,7 @@ impl Engine {
                 step: Step::Export,
                 cause,
                 serving: Some(plugin.id().to_owned()),
+                pause: Duration::ZERO,
             }),
         }
     }

@@ -22,15 +22,23 @@
 
 mod error;
 mod fsutil;
+mod lock;
 mod order;
 mod pointer;
+mod presence;
+mod prune;
 mod push;
+mod verdict;
 
 pub use error::VolumeError;
-pub use fsutil::{atomic_write, atomic_write_with, fsync_dir, list_dir as list_dir_entries};
+pub use fsutil::{atomic_write, atomic_write_with, fsync_dir, list_dir as list_dir_entries, read_small};
 pub use order::compare_versions;
 pub use pointer::Activation;
+pub use lock::{AppLock, LOCK_FILE};
+pub use presence::{now_ms, RefusalNote, SupervisorReport, SUPERVISORS_DIR};
+pub use prune::Pruned;
 pub use push::{PushOutcome, PushedRelease, ReleaseInfo};
+pub use verdict::{Judgement, Verdict, VERDICTS_DIR};
 
 use crate::manifest::{check_component, Manifest, ManifestError};
 use std::path::{Path, PathBuf};
@@ -233,12 +241,7 @@ impl Volume {
 /// `/proc/sys/kernel/hostname` or else `$HOSTNAME`, made a safe path component; `default` if
 /// neither gives one.
 pub fn default_instance_name() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().map(|s| s.trim().to_string()))
-        .unwrap_or_default();
+    let raw = host_name();
     let mut name: String = raw
         .chars()
         .map(|c| {
@@ -256,6 +259,16 @@ pub fn default_instance_name() -> String {
     } else {
         name
     }
+}
+
+/// The host name, from `/proc/sys/kernel/hostname` or else `$HOSTNAME` (empty if neither).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_default()
 }
 
 /// Checks a name used as a path component, as a [`VolumeError::InvalidName`].

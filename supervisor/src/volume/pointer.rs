@@ -54,8 +54,13 @@ impl Volume {
                 changed: false,
             });
         }
-        if let Some(old) = &old {
-            write_pointer(&self.previous_path(app), old)?;
+        // A bad release never becomes `previous`: rollback must not lead back to it.
+        match &old {
+            Some(old) if self.is_bad(app, old) => {
+                tracing::info!(app, version = %old, "not recording a bad release as previous")
+            }
+            Some(old) => write_pointer(&self.previous_path(app), old)?,
+            None => {}
         }
         write_pointer(&self.current_path(app), version)?;
         tracing::info!(
@@ -67,10 +72,45 @@ impl Volume {
         );
         Ok(Activation {
             app: app.into(),
-            previous: old,
+            previous: self.previous(app).ok().flatten(),
             current: version.into(),
             changed: true,
         })
+    }
+
+    /// Puts `current` and `previous` back to what they held before a change that was refused
+    /// (`None` removes a pointer). Writes `previous` first, then `current`.
+    pub fn restore_pointers(
+        &self,
+        app: &str,
+        current: Option<&str>,
+        previous: Option<&str>,
+    ) -> Result<(), VolumeError> {
+        check_name("app", app)?;
+        for (path, value) in [
+            (self.previous_path(app), previous),
+            (self.current_path(app), current),
+        ] {
+            match value {
+                Some(v) => {
+                    check_name("version", v)?;
+                    write_pointer(&path, v)?
+                }
+                None => match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(VolumeError::Io {
+                            action: "remove pointer",
+                            path,
+                            source,
+                        })
+                    }
+                },
+            }
+        }
+        tracing::info!(app, current = current.unwrap_or("none"), previous = previous.unwrap_or("none"), "pointers restored");
+        Ok(())
     }
 
     /// Activates the `previous` version, so `current` and `previous` swap places. Refused
@@ -84,26 +124,43 @@ impl Volume {
     }
 }
 
-/// Reads a pointer file: `None` when it does not exist, the trimmed version otherwise.
+/// The most of a pointer file read: a version is at most 255 bytes, plus a newline.
+const MAX_POINTER: u64 = 1024;
+
+/// Reads a pointer file: `None` when it does not exist, the trimmed version otherwise. A
+/// pointer that is not a regular file (a directory, a FIFO), is longer than any version, or
+/// holds anything but one valid version is a [`VolumeError::BadPointer`].
 fn read_pointer(path: &Path) -> Result<Option<String>, VolumeError> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(VolumeError::Io {
-                action: "read pointer",
-                path: path.into(),
-                source,
-            })
-        }
-    };
-    let text = String::from_utf8_lossy(&text);
-    let version = text.trim();
-    check_component(version).map_err(|reason| VolumeError::BadPointer {
+    use std::io::Read;
+    let bad = |content: String, reason: &'static str| VolumeError::BadPointer {
         path: path.into(),
-        content: text.to_string(),
+        content,
         reason,
-    })?;
+    };
+    let io_err = |source| VolumeError::Io {
+        action: "read pointer",
+        path: path.into(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(e)),
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(bad(String::new(), "it is not a regular file"))
+        }
+        Ok(_) => {}
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_POINTER + 1).read_to_end(&mut bytes))
+        .map_err(io_err)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let excerpt: String = text.chars().take(64).collect();
+    if bytes.len() as u64 > MAX_POINTER {
+        return Err(bad(excerpt, "it is longer than any version"));
+    }
+    let version = text.trim();
+    check_component(version).map_err(|reason| bad(excerpt, reason))?;
     Ok(Some(version.to_string()))
 }
 
