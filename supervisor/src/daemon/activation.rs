@@ -140,10 +140,10 @@ impl Supervisor {
             tracing::error!("the pointers were unreadable before the change: not restoring them");
             return;
         };
-        let restored = self
-            .volume
-            .lock_app(app, LOCK_WAIT)
-            .and_then(|_lock| self.volume.restore_pointers(app, current.as_deref(), previous.as_deref()));
+        let restored = self.volume.lock_app(app, LOCK_WAIT).and_then(|_lock| {
+            self.volume
+                .restore_pointers(app, current.as_deref(), previous.as_deref())
+        });
         if let Err(e) = restored {
             tracing::error!(error = %e, "could not point `current` back at what ran before");
         }

@@ -87,7 +87,11 @@ impl Supervisor {
         };
         let snapshot = self.snapshots.latest().ok().flatten().map(|s| s.version);
         if current.is_none() && snapshot.is_none() && self.record.lock().last_refusal.is_none() {
-            let outcome = self.outcome(true, format!("no version of {app} is active on the volume yet"), None);
+            let outcome = self.outcome(
+                true,
+                format!("no version of {app} is active on the volume yet"),
+                None,
+            );
             self.publish();
             return outcome;
         }
@@ -130,7 +134,8 @@ impl Supervisor {
                     let mut message = format!("{app} {version} is serving");
                     if current.as_ref() != Some(version) {
                         // Not retried on every wake-up: only when `current` names another.
-                        self.record.lock().refused = Some(current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned()));
+                        self.record.lock().refused =
+                            Some(current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned()));
                         let named = current.as_deref().unwrap_or("nothing usable");
                         tracing::error!(current = named, serving = %version, "`current` could not start: serving another release instead");
                         message.push_str(&format!(" (current names {named}, which could not start)"));

@@ -29,10 +29,10 @@ mod supervisor;
 mod traffic;
 mod upload;
 
+pub use boot::BOOT_MARKER;
 pub use config::{BoundAddrs, RunConfig};
 pub use error::DaemonError;
-pub use run::{run, shutdown_signal};
-pub use boot::BOOT_MARKER;
 pub use presence::{HEARTBEAT, STALE_AFTER};
 pub use refused::Refused;
+pub use run::{run, shutdown_signal};
 pub use supervisor::Supervisor;

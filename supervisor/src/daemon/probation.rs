@@ -75,10 +75,12 @@ impl Supervisor {
         }
         tracing::error!(%version, %reason, "probation failed: rolling back");
         let app = &self.config.app;
-        if let Err(e) = self
-            .volume
-            .mark_bad(app, version, &self.instance, &format!("failed probation: {reason}"))
-        {
+        if let Err(e) = self.volume.mark_bad(
+            app,
+            version,
+            &self.instance,
+            &format!("failed probation: {reason}"),
+        ) {
             tracing::error!(error = %e, "cannot record {app} {version} as bad");
         }
         let outcome = self.rollback_locked(super::reconcile::Change::ProbationRollback);

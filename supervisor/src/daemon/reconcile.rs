@@ -116,12 +116,10 @@ impl Supervisor {
             None => {
                 let plugin = self.stage(version)?;
                 let release = plugin.id().to_owned();
-                let state = self
-                    .restorable_state()
-                    .map_err(|source| Refused::Snapshot {
-                        release: release.clone(),
-                        source,
-                    })?;
+                let state = self.restorable_state().map_err(|source| Refused::Snapshot {
+                    release: release.clone(),
+                    source,
+                })?;
                 let restored = state.as_ref().map(|s| (s.schema, s.bytes.len()));
                 let engine = Engine::start(plugin, state, self.engine_config())?;
                 // `changing` is held: nobody else can have set it.

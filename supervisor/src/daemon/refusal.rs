@@ -36,7 +36,7 @@ impl Supervisor {
             }
         }
         let step = refused.step();
-        let pause = refused.pause();
+        let pause_us = refused.pause_us();
         let refusal = Refusal {
             release: format!("{app} {version}"),
             step: step.clone(),
@@ -73,7 +73,7 @@ impl Supervisor {
                     rec.last_swap = Some(SwapRecord {
                         from: self.running_version(),
                         to: version.to_owned(),
-                        pause_us: pause.as_micros() as u64,
+                        pause_us,
                         ok: false,
                         error: Some(error),
                         state_bytes: 0,

@@ -143,11 +143,11 @@ impl Refused {
         }
     }
 
-    /// How long traffic was paused before the refusal.
-    pub fn pause(&self) -> std::time::Duration {
+    /// How many microseconds traffic was paused before the refusal.
+    pub fn pause_us(&self) -> u64 {
         match self {
-            Refused::Engine(e) => e.pause,
-            _ => std::time::Duration::ZERO,
+            Refused::Engine(e) => e.pause_us,
+            _ => 0,
         }
     }
 }

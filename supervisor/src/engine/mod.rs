@@ -133,7 +133,7 @@ impl Engine {
             step,
             cause,
             serving: None,
-            pause: Duration::ZERO,
+            pause_us: 0,
         };
         let timeout = config.hook_timeout;
         let step = if initial.is_some() {
@@ -200,7 +200,7 @@ impl Engine {
                 step: Step::Export,
                 cause,
                 serving: Some(plugin.id().to_owned()),
-                pause: Duration::ZERO,
+                pause_us: 0,
             }),
         }
     }

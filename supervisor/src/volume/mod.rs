@@ -32,9 +32,9 @@ mod verdict;
 
 pub use error::VolumeError;
 pub use fsutil::{atomic_write, atomic_write_with, fsync_dir, list_dir as list_dir_entries, read_small};
+pub use lock::{AppLock, LOCK_FILE};
 pub use order::compare_versions;
 pub use pointer::Activation;
-pub use lock::{AppLock, LOCK_FILE};
 pub use presence::{now_ms, RefusalNote, SupervisorReport, SUPERVISORS_DIR};
 pub use prune::Pruned;
 pub use push::{PushOutcome, PushedRelease, ReleaseInfo};

@@ -109,7 +109,12 @@ impl Volume {
                 },
             }
         }
-        tracing::info!(app, current = current.unwrap_or("none"), previous = previous.unwrap_or("none"), "pointers restored");
+        tracing::info!(
+            app,
+            current = current.unwrap_or("none"),
+            previous = previous.unwrap_or("none"),
+            "pointers restored"
+        );
         Ok(())
     }
 

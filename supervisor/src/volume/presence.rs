@@ -69,8 +69,8 @@ impl SupervisorReport {
     /// is gone is not live either, however fresh.
     pub fn is_live(&self, now_ms: u64) -> bool {
         let fresh = now_ms.saturating_sub(self.heartbeat_ms) <= self.stale_after_ms;
-        let dead_here = self.host == super::host_name()
-            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+        let dead_here =
+            self.host == super::host_name() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
         fresh && !dead_here && !self.stopped
     }
 }

@@ -19,7 +19,12 @@ impl Volume {
     /// rollback (its history). Each removal renames the release to a `.tmp-*` name first
     /// (atomic: no half-removed release is ever listed), then deletes it; its verdict goes too.
     /// Holds the app's writer lock meanwhile.
-    pub fn prune(&self, app: &str, keep: usize, lock_wait: std::time::Duration) -> Result<Pruned, VolumeError> {
+    pub fn prune(
+        &self,
+        app: &str,
+        keep: usize,
+        lock_wait: std::time::Duration,
+    ) -> Result<Pruned, VolumeError> {
         check_name("app", app)?;
         let _lock = self.lock_app(app, lock_wait)?;
         let releases = self.releases(app)?;
