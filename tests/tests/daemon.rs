@@ -12,7 +12,14 @@
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
-//!   probation stopping it at the first.
+//!   probation stopping it at the first;
+//! - `confirmed`: `molt push/activate --volume` wait for the supervisors: a refusal exits 1,
+//!   puts `current` back and marks the release bad; no supervisor is said; concurrent
+//!   activations serialize;
+//! - `rollbacks`: v1 → v2 → v3, rollback, rollback = v1, by volume and by control;
+//! - `boot`: a restart after refused pushes serves the snapshot's release; a release that
+//!   kills the process on load is skipped on the next start;
+//! - `prune`: retention keeps what it must.
 //!
 //! Every test has its own directory and processes, and waits with deadlines.
 
@@ -23,16 +30,24 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "daemon/boot.rs"]
+mod boot;
 #[path = "daemon/cli.rs"]
 mod cli;
+#[path = "daemon/confirmed.rs"]
+mod confirmed;
 #[path = "daemon/control.rs"]
 mod control;
 #[path = "daemon/demo.rs"]
 mod demo;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
+#[path = "daemon/prune.rs"]
+mod prune;
 #[path = "daemon/refusals.rs"]
 mod refusals;
+#[path = "daemon/rollbacks.rs"]
+mod rollbacks;
 #[path = "daemon/rolling.rs"]
 mod rolling;
 #[path = "daemon/startup.rs"]

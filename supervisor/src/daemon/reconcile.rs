@@ -54,10 +54,14 @@ impl Supervisor {
                 )
             }
             Err(e) => {
-                if !force && self.record.lock().refused.as_deref() == Some(UNREADABLE_CURRENT) {
+                // Refused once per content: a poll tick does not log the same refusal again.
+                let key = format!("{UNREADABLE_CURRENT} {e}");
+                if !force && self.record.lock().refused.as_deref() == Some(key.as_str()) {
                     return self.outcome(false, format!("{e} (refused before, see last_refusal)"), None);
                 }
-                return self.refused_outcome(UNREADABLE_CURRENT, Refused::Volume(e));
+                let outcome = self.refused_outcome(UNREADABLE_CURRENT, Refused::Volume(e));
+                self.record.lock().refused = Some(key);
+                return outcome;
             }
         };
         if self.running_version().as_deref() == Some(desired.as_str()) {
