@@ -1,6 +1,7 @@
 //! The safe trait an app author implements, and the rule that picks a migration schema.
 
 use crate::request::{Request, Response};
+use crate::tables::Tables;
 use std::fmt;
 
 /// An error an app returns from a hook. Its message reaches the operator verbatim.
@@ -68,6 +69,55 @@ pub trait App: Send + Sync + Sized + 'static {
     /// Whether this instance is healthy; checked during probation after a swap.
     fn health(&self) -> Result<(), AppError> {
         Ok(())
+    }
+
+    // ABI version 2: state in tables the host owns (see the crate docs, "Tables").
+
+    /// The schema of the records this version keeps in tables; 0 (the default) keeps none.
+    /// Bump it whenever the encoding of a record changes, and convert in
+    /// [`App::upgrade_record`] (and [`App::downgrade_record`] for rollback).
+    const TABLE_SCHEMA: u32 = 0;
+    /// Older table schemas [`App::upgrade_record`] converts from.
+    const TABLE_UPGRADES: &'static [u32] = &[];
+    /// Older table schemas [`App::downgrade_record`] converts to: what makes a rollback to an
+    /// older version possible after a record schema change.
+    const TABLE_DOWNGRADES: &'static [u32] = &[];
+
+    /// A fresh instance that keeps its state in the host's `tables` (first start, no
+    /// snapshot, and every code-only swap: the tables hold the state already). The default
+    /// ignores the tables and calls [`App::create`].
+    fn create_in(tables: Tables) -> Result<Self, AppError> {
+        let _ = tables;
+        Self::create()
+    }
+
+    /// An instance built from state serialised in `schema` (the bytes part of the state), with
+    /// the host's `tables`. The default ignores the tables and calls [`App::import_state`].
+    fn import_in(tables: Tables, schema: u32, state: &[u8]) -> Result<Self, AppError> {
+        let _ = tables;
+        Self::import_state(schema, state)
+    }
+
+    /// Converts one record of `table` from the older table schema `from` (one of
+    /// [`App::TABLE_UPGRADES`]) to [`App::TABLE_SCHEMA`]. It must be a pure function of its
+    /// arguments: the host may call it more than once for one record (to validate before the
+    /// swap, to convert after). An error refuses the swap and names the key.
+    fn upgrade_record(table: &str, from: u32, key: &[u8], value: &[u8]) -> Result<Vec<u8>, AppError> {
+        let _ = (key, value);
+        Err(AppError(format!(
+            "{} cannot upgrade records of table {table} from schema {from}",
+            Self::NAME
+        )))
+    }
+
+    /// Converts one record of `table` from [`App::TABLE_SCHEMA`] to the older schema `to`
+    /// (one of [`App::TABLE_DOWNGRADES`]), for a rollback. Pure, like [`App::upgrade_record`].
+    fn downgrade_record(table: &str, to: u32, key: &[u8], value: &[u8]) -> Result<Vec<u8>, AppError> {
+        let _ = (key, value);
+        Err(AppError(format!(
+            "{} cannot downgrade records of table {table} to schema {to}",
+            Self::NAME
+        )))
     }
 }
 

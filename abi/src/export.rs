@@ -7,7 +7,6 @@ use crate::ffi::*;
 use crate::request::{encode_headers, Request, Response};
 use std::any::Any;
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Exports an [`App`] as a molt plugin: generates the entry symbol `molt_app_descriptor` and
 /// a static [`Descriptor`] whose version is the plugin crate's Cargo version.
@@ -15,11 +14,24 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// ```ignore
 /// molt_abi::export_app!(Counter);
 /// ```
+///
+/// What it checks at compile time: see [`crate::check_app`] (SCHEMA in IMPORTS and EXPORTS,
+/// no duplicates).
+///
+/// The entry symbol gets its fixed, unmangled name only when the crate that invokes the macro
+/// is *not* compiled as a test. A crate's own unit tests can therefore link an earlier version
+/// of the app (a dev-dependency, built normally, whose entry symbol is unmangled) without two
+/// `molt_app_descriptor` symbols meeting in one test binary. The `cdylib` and the `rlib` other
+/// crates link are never built with `cfg(test)`, so they export the symbol as usual. (Two
+/// *dependencies* that both export it still clash: a test binary links at most one other
+/// version besides the crate under test; see docs/authoring.md.)
 #[macro_export]
 macro_rules! export_app {
     ($app:ty) => {
+        const _: () = $crate::check_app::<$app>();
+
         /// The molt entry symbol: returns this plugin's descriptor.
-        #[no_mangle]
+        #[cfg_attr(not(test), no_mangle)]
         pub extern "C" fn molt_app_descriptor() -> *const $crate::Descriptor {
             static DESCRIPTOR: $crate::Descriptor = $crate::descriptor::<$app>(env!("CARGO_PKG_VERSION"));
             &DESCRIPTOR
@@ -46,26 +58,28 @@ pub const fn descriptor<A: App>(version: &'static str) -> Descriptor {
         health: health::<A>,
         destroy: destroy::<A>,
         free_buffer,
+        table_schema: A::TABLE_SCHEMA,
+        table_upgrades: Slice::new(A::TABLE_UPGRADES),
+        table_downgrades: Slice::new(A::TABLE_DOWNGRADES),
+        create_in: Some(crate::export_tables::create_in::<A>),
+        import_in: Some(crate::export_tables::import_in::<A>),
+        upgrade_record: Some(crate::export_tables::upgrade_record::<A>),
+        downgrade_record: Some(crate::export_tables::downgrade_record::<A>),
     }
 }
 
-/// The text of a caught panic.
+/// The text of a caught panic payload, as the shims report it (`panicked: …`).
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked with a non-string payload".to_owned()
-    }
+    format!("panicked: {}", crate::panic::payload_text(payload))
 }
 
-/// Runs a hook, catching a panic. `Err` carries the status and the message.
-fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, String)> {
-    match catch_unwind(AssertUnwindSafe(hook)) {
+/// Runs a hook, catching a panic (without a backtrace: see `panic.rs`). `Err` carries the
+/// status and the message.
+pub(crate) fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, String)> {
+    match crate::panic::catch(hook) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err((STATUS_ERROR, e.0)),
-        Err(payload) => Err((STATUS_PANIC, panic_message(payload.as_ref()))),
+        Err(message) => Err((STATUS_PANIC, message)),
     }
 }
 
@@ -73,7 +87,7 @@ fn guarded<T>(hook: impl FnOnce() -> Result<T, AppError>) -> Result<T, (u32, Str
 ///
 /// # Safety
 /// `out` and `err` must be valid for writes.
-unsafe fn finish_instance<A>(
+pub(crate) unsafe fn finish_instance<A>(
     result: Result<A, (u32, String)>,
     out: *mut *mut c_void,
     err: *mut OwnedBuf,
@@ -123,16 +137,18 @@ unsafe extern "C" fn handle<A: App>(
     req: *const Request<'_>,
     resp: *mut RawResponse,
 ) -> u32 {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = crate::panic::catch(|| {
         // SAFETY: `app` is an instance this plugin built for `A` and the host has not destroyed
         // it (it holds it for the whole call); `req` points at a request the host keeps alive
         // for the call.
         let (app, req) = unsafe { (&*app.cast::<A>(), &*req) };
         app.handle(req)
-    }));
+    });
+    // The panic text goes to the host, which logs it and answers the client with a generic
+    // body (the text may name internals the client should not see).
     let (status, response) = match result {
         Ok(response) => (STATUS_OK, response),
-        Err(payload) => (STATUS_PANIC, Response::new(500, panic_message(payload.as_ref()))),
+        Err(message) => (STATUS_PANIC, Response::new(500, message)),
     };
     let raw = RawResponse {
         status: response.status,
@@ -184,11 +200,11 @@ unsafe extern "C" fn health<A: App>(app: *const c_void, err: *mut OwnedBuf) -> u
 
 unsafe extern "C" fn destroy<A: App>(app: *mut c_void) {
     // A panic in the app's Drop must not unwind into the host; it is reported and swallowed.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let _ = crate::panic::catch(|| {
         // SAFETY: `app` came from `Box::into_raw` in `finish_instance` for this `A`, and the host
         // destroys each instance exactly once, after its last call.
         drop(unsafe { Box::from_raw(app.cast::<A>()) });
-    }));
+    });
 }
 
 unsafe extern "C" fn free_buffer(buf: OwnedBuf) {

@@ -12,8 +12,19 @@ use std::marker::PhantomData;
 /// First field of every [`Descriptor`]: the ASCII bytes `MOLT_ABI`, read as a little-endian u64.
 pub const ABI_MAGIC: u64 = u64::from_le_bytes(*b"MOLT_ABI");
 
-/// The version of this contract. A supervisor loads only plugins built against the same version.
-pub const ABI_VERSION: u32 = 1;
+/// The version of this contract plugins are built against now.
+///
+/// - 1: export/import of the state as bytes.
+/// - 2: adds tables owned by the host (the [`crate::HostApi`] handed to `create_in` and
+///   `import_in`) and the per-record schema hooks. Plugins built against 1 keep loading.
+pub const ABI_VERSION: u32 = 2;
+
+/// Every ABI version a host built from this crate loads.
+pub const ABI_VERSIONS: &[u32] = &[1, 2];
+
+/// The size of an ABI version 1 descriptor: the fields up to `free_buffer`. A host reads a
+/// field past this only when the descriptor's `size` covers it.
+pub const DESCRIPTOR_V1_SIZE: usize = std::mem::offset_of!(Descriptor, table_schema);
 
 /// The one symbol a plugin exports (NUL-terminated, as `dlsym` wants it).
 pub const ENTRY_SYMBOL: &[u8] = b"molt_app_descriptor\0";
@@ -58,6 +69,16 @@ impl<'a> Bytes<'a> {
         // private), so `ptr`/`len` describe a live slice for `'a`. A host on the other side of
         // the boundary upholds the same promise by building its values with `new` too.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// How many bytes are borrowed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte is borrowed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The bytes as UTF-8, or `""` when they are not.
@@ -193,7 +214,7 @@ pub struct RawResponse {
 /// Builds a fresh app instance; on error `err` receives a message.
 pub type CreateFn = unsafe extern "C" fn(out: *mut *mut c_void, err: *mut OwnedBuf) -> u32;
 /// Serves one request. Always fills `resp`; on a caught panic returns [`STATUS_PANIC`] with a
-/// 500 response whose body is the panic message.
+/// 500 response whose body is the panic message, which the host logs and never forwards.
 pub type HandleFn =
     unsafe extern "C" fn(app: *const c_void, req: *const crate::Request<'_>, resp: *mut RawResponse) -> u32;
 /// Serialises the state in `schema` into `out` (or an error message into `out`).
@@ -211,6 +232,9 @@ pub type FreeBufferFn = unsafe extern "C" fn(buf: OwnedBuf);
 /// What the entry symbol returns: who the plugin is and how to call it.
 ///
 /// Fields are only ever appended; `size` lets a host see how much of the struct a plugin built.
+/// Every appended field is one whose all-zero bytes mean "absent" (`Option` of a function
+/// pointer, an integer, an empty [`Slice`]): a host copies the `size` bytes a plugin published
+/// over a zeroed descriptor, so fields the plugin's build did not have read as absent.
 /// The first 16 bytes (`magic`, `abi_version`, `size`) are frozen for every ABI version to
 /// come: a host reads them before it knows which version the plugin speaks.
 #[repr(C)]
@@ -245,6 +269,22 @@ pub struct Descriptor {
     pub destroy: DestroyFn,
     /// See [`FreeBufferFn`].
     pub free_buffer: FreeBufferFn,
+
+    // ABI version 2: tables owned by the host.
+    /// The schema of the records this version keeps in tables (0: it keeps no tables).
+    pub table_schema: u32,
+    /// Older table schemas `upgrade_record` converts from.
+    pub table_upgrades: Slice<'static, u32>,
+    /// Older table schemas `downgrade_record` converts to (what makes a rollback possible).
+    pub table_downgrades: Slice<'static, u32>,
+    /// See [`crate::CreateInFn`].
+    pub create_in: Option<crate::CreateInFn>,
+    /// See [`crate::ImportInFn`].
+    pub import_in: Option<crate::ImportInFn>,
+    /// Converts a record from an older table schema to `table_schema` ([`crate::RecordFn`]).
+    pub upgrade_record: Option<crate::RecordFn>,
+    /// Converts a record from `table_schema` to an older one ([`crate::RecordFn`]).
+    pub downgrade_record: Option<crate::RecordFn>,
 }
 
 // SAFETY: a descriptor is immutable once built; its pointers point at `'static` constants

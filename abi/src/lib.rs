@@ -46,8 +46,16 @@
 //!   freed by it (the host calls the descriptor's `free_buffer`); the generated shims do this.
 //! - **`handle` runs on many threads at once**: the app is `Send + Sync`; use locks or atomics.
 //! - **Panics stay inside.** Each shim catches panics: a panic in `handle` answers that
-//!   request with a 500; a panic in a hook makes the swap fail and the old version keep
-//!   serving. Build with `panic = "unwind"` (the default): with `abort` a panic kills the pod.
+//!   request with a 500 carrying only a request id (the panic text goes to the supervisor's
+//!   log); a panic in a hook makes the swap fail and the old version keep serving. No
+//!   backtrace is captured, even with `RUST_BACKTRACE` set: hooks run while traffic is paused.
+//!   Build with `panic = "unwind"` (the default): with `abort` a panic kills the pod.
+//! - **The schema lists are checked when you compile.** [`export_app!`] refuses an
+//!   [`App::IMPORTS`] or [`App::EXPORTS`] without [`App::SCHEMA`], and duplicates
+//!   ([`check_app`]).
+//! - **Two versions test together.** A crate's unit tests may depend on the previous version
+//!   (an rlib) and call [`testing::migrate`]: the entry symbol is unmangled only outside
+//!   `cfg(test)`, so the two do not clash. Build apps as `crate-type = ["cdylib", "rlib"]`.
 //! - **Nothing may outlive `destroy`.** No background threads, no thread-locals with
 //!   destructors, no global state the next version would expect to find: an old version's
 //!   library is unloaded once no call can reach it. Everything the next version needs goes
@@ -61,6 +69,18 @@
 //! pointer is valid for writes; borrowed inputs stay alive for the call; each [`OwnedBuf`]
 //! handed out is given back to `free_buffer` exactly once.
 //!
+//! ## ABI versions
+//! - **1**: the state crosses a swap as bytes ([`App::export_state`], [`App::import_state`]).
+//! - **2** (this build, [`ABI_VERSION`]): adds **tables**, state the supervisor owns
+//!   ([`Tables`], [`Table`]): named maps of byte keys to byte values in the supervisor's memory,
+//!   handed to every version as it is built ([`App::create_in`], [`App::import_in`]). A swap that
+//!   keeps the record encoding ([`App::TABLE_SCHEMA`]) moves nothing; one that changes it
+//!   converts records one at a time through [`App::upgrade_record`] (and
+//!   [`App::downgrade_record`] for rollback). Plugins built against version 1 keep loading.
+//!
+//! The [`Descriptor`] only grows: fields are appended, and a host reads an appended field only
+//! when the plugin's `size` covers it (see [`DESCRIPTOR_V1_SIZE`]).
+//!
 //! ## Testing hooks
 //! [`testing`] calls `handle` and runs migrations between two app types in one test binary,
 //! with the same schema choice the supervisor makes ([`choose_schema`]).
@@ -69,12 +89,23 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod app;
+mod checks;
 mod export;
+mod export_tables;
 mod ffi;
+mod host;
+mod panic;
 mod request;
+mod tables;
 pub mod testing;
 
 pub use app::{choose_schema, App, AppError};
+pub use checks::check_app;
 pub use export::{descriptor, panic_message};
 pub use ffi::*;
+pub use host::*;
+
+/// The version of this crate (`molt-abi`), for messages that say what to build against.
+pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use request::{decode_headers, encode_headers, Request, Response};
+pub use tables::{Order, Table, TableError, Tables, Update};

@@ -11,6 +11,7 @@
 //!   rollback to a kept generation; the measured pause.
 //! - [`manifest`]: `release.toml`, checksums.
 //! - [`volume`]: the release volume: releases, the `current` pointer, atomic pushes.
+//! - [`signing`]: ed25519 keys, signed manifests, the trust check before a library is opened.
 //! - [`snapshot`]: state snapshots that outlive the process.
 //! - [`front`]: the HTTP/1.1 front that serves app traffic.
 //! - [`control`]: the control API (status, metrics, upload, activate, rollback).
@@ -29,6 +30,7 @@ pub mod front;
 pub mod loader;
 pub mod manifest;
 pub mod metrics;
+pub mod signing;
 pub mod snapshot;
 pub mod volume;
 pub mod watcher;

@@ -9,6 +9,7 @@
 //! | `molt_swap_pause_seconds` | histogram | |
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
+//! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
 //! | `molt_start_time_seconds` | gauge | |
 //!
@@ -60,6 +61,26 @@ impl SwapResult {
     }
 }
 
+/// What woke the volume watcher, as counted in `molt_watch_wakeups_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeSource {
+    /// inotify reported a change of `current` (never a read of it).
+    Change,
+    /// The `--poll-interval` timer.
+    Poll,
+}
+
+impl WakeSource {
+    const ALL: [WakeSource; 2] = [WakeSource::Change, WakeSource::Poll];
+
+    fn label(self) -> &'static str {
+        match self {
+            WakeSource::Change => "change",
+            WakeSource::Poll => "poll",
+        }
+    }
+}
+
 #[derive(Default)]
 struct PauseHistogram {
     buckets: [u64; PAUSE_BUCKETS.len()],
@@ -76,6 +97,7 @@ pub struct Metrics {
     state_bytes: AtomicU64,
     snapshots_ok: AtomicU64,
     snapshots_failed: AtomicU64,
+    wakeups: [AtomicU64; 2],
     active: Mutex<Option<(String, String)>>,
     started: f64,
 }
@@ -96,6 +118,7 @@ impl Metrics {
             state_bytes: AtomicU64::new(0),
             snapshots_ok: AtomicU64::new(0),
             snapshots_failed: AtomicU64::new(0),
+            wakeups: Default::default(),
             active: Mutex::new(None),
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -154,6 +177,16 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one wake-up of the volume watcher.
+    pub fn record_wakeup(&self, source: WakeSource) {
+        self.wakeups[source as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The watcher's wake-ups from `source` so far.
+    pub fn wakeups(&self, source: WakeSource) -> u64 {
+        self.wakeups[source as usize].load(Ordering::Relaxed)
+    }
+
     /// Marks `app` `version` as the serving release.
     pub fn set_active(&self, app: &str, version: &str) {
         *self.active.lock() = Some((app.to_owned(), version.to_owned()));
@@ -210,6 +243,19 @@ impl Metrics {
             self.snapshots_ok.load(Ordering::Relaxed),
             self.snapshots_failed.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP molt_watch_wakeups_total Wake-ups of the volume watcher, by source.\n\
+             # TYPE molt_watch_wakeups_total counter"
+        );
+        for source in WakeSource::ALL {
+            let _ = writeln!(
+                out,
+                "molt_watch_wakeups_total{{source=\"{}\"}} {}",
+                source.label(),
+                self.wakeups(source)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP molt_active_release_info The release that serves (value 1).\n\

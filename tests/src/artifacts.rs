@@ -24,6 +24,7 @@
 //! | `fixture_hang_import` | `2.0.0-hang-import`: its import hook sleeps for an hour |
 //! | `fixture_wrong_schema` | `3.0.0-wrong-schema`: schema 3 only, cannot take over from v1 |
 //! | `fixture_wrong_abi` | `2.0.0-wrong-abi`: claims ABI version 999 |
+//! | `fixture_abi_v1` | `1.5.0-abi-v1`: a schema-1 counter publishing an ABI version 1 descriptor |
 //! | `fixture_no_entry` | `2.0.0-no-entry`: a library without the entry symbol |
 //! | `fixture_panic_handle` | `1.1.0-panic-handle`: counter v1 whose `GET /boom` panics |
 //! | `fixture_unhealthy` | `2.0.0-unhealthy`: imports fine, health fails, `GET /count` is 500 |

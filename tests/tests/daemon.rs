@@ -11,6 +11,9 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
+//! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
+//!   and upload paths) before the library is opened, and a key rotation;
+//! - `serving`: the volume watcher is not woken by reads of `current`;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first;
 //! - `confirmed`: `molt push/activate --volume` wait for the supervisors: a refusal exits 1,
@@ -50,6 +53,10 @@ mod refusals;
 mod rollbacks;
 #[path = "daemon/rolling.rs"]
 mod rolling;
+#[path = "daemon/serving.rs"]
+mod serving;
+#[path = "daemon/signing.rs"]
+mod signing;
 #[path = "daemon/startup.rs"]
 mod startup;
 

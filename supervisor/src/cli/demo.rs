@@ -45,7 +45,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let volume = Volume::new(&volume_dir);
     say(&format!("A fresh release volume: {}", volume_dir.display()));
 
-    for line in to_volume(&v1, &volume, true)? {
+    for line in to_volume(&v1, &volume, true, None)? {
         say(&format!("molt push libcounter_v1.so --volume …: {line}"));
     }
     let mut child = Supervisor::start(&volume_dir, scratch.path())?;
@@ -86,7 +86,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         acked.load(Ordering::Relaxed)
     ));
 
-    for line in to_volume(&v2, &volume, true)? {
+    for line in to_volume(&v2, &volume, true, None)? {
         say(&format!(
             "molt push libcounter_v2.so --volume … (under traffic): {line}"
         ));

@@ -7,6 +7,7 @@ mod activate;
 mod check;
 mod confirm;
 mod demo;
+mod keygen;
 mod preflight;
 mod prune;
 mod push;
@@ -55,6 +56,8 @@ pub enum Command {
     Releases(releases::ReleasesArgs),
     /// Show what a supervisor runs.
     Status(status::StatusArgs),
+    /// Make an ed25519 key pair for signing releases.
+    Keygen(keygen::KeygenArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Prune(args) => prune::run(args),
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
     };

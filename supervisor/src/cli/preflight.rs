@@ -23,13 +23,13 @@ pub fn check(volume: &Volume, app: &str, target: &str, current: Option<&str>) ->
     let verified = volume
         .verify_release(app, target)
         .map_err(|e| fail("release", e.to_string()))?;
-    if verified.manifest.abi != molt_abi::ABI_VERSION {
+    if !molt_abi::ABI_VERSIONS.contains(&verified.manifest.abi) {
         return Err(fail(
             "abi",
             format!(
-                "its manifest says ABI {}, molt speaks {}",
+                "its manifest says ABI {}, molt loads ABI versions {:?}",
                 verified.manifest.abi,
-                molt_abi::ABI_VERSION
+                molt_abi::ABI_VERSIONS
             ),
         ));
     }

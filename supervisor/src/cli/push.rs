@@ -3,12 +3,14 @@
 use super::confirm::{self, Move, WaitArgs};
 use crate::cli::check::inspect;
 use crate::control::{ControlClient, UploadInfo};
+use crate::signing::SecretKey;
 use crate::volume::{PushOutcome, ReleaseInfo, Volume};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 mod rolling;
+mod sign;
 
 /// `molt push` arguments.
 #[derive(Debug, Args)]
@@ -29,6 +31,9 @@ pub struct PushArgs {
     /// Bearer token for the control APIs.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Sign the release with this secret key (`molt keygen`'s `molt.key`).
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
     /// How long to wait for each supervisor's probation to end.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     probation_timeout: std::time::Duration,
@@ -57,29 +62,44 @@ pub struct VolumePush {
 }
 
 /// Publishes `library` onto `volume` (reading app, version and schema from the library itself)
-/// and activates it, confirmed, waiting up to a minute for the supervisors; returns what
-/// happened, line by line.
-pub fn to_volume(library: &Path, volume: &Volume, activate: bool) -> anyhow::Result<Vec<String>> {
+/// and activates it, confirmed, waiting up to a minute for the supervisors, signed with
+/// `sign_key` when given; returns what happened, line by line.
+pub fn to_volume(
+    library: &Path,
+    volume: &Volume,
+    activate: bool,
+    sign_key: Option<&SecretKey>,
+) -> anyhow::Result<Vec<String>> {
     let how = VolumePush {
         activate,
         wait: Some(std::time::Duration::from_secs(60)),
         force: false,
         keep: None,
     };
-    to_volume_with(library, volume, &how)
+    to_volume_with(library, volume, &how, sign_key)
 }
 
-/// Publishes `library` onto `volume`, then does what `how` says: a confirmed activation (see
-/// `confirm.rs`) and retention.
-pub fn to_volume_with(library: &Path, volume: &Volume, how: &VolumePush) -> anyhow::Result<Vec<String>> {
+/// Publishes `library` onto `volume` (signed with `sign_key` when given), then does what `how`
+/// says: a confirmed activation (see `confirm.rs`) and retention.
+pub fn to_volume_with(
+    library: &Path,
+    volume: &Volume,
+    how: &VolumePush,
+    sign_key: Option<&SecretKey>,
+) -> anyhow::Result<Vec<String>> {
     let info = inspect(library)?;
     let release = format!("{} {}", info.name, info.version);
-    let push = ReleaseInfo {
+    let mut push = ReleaseInfo {
         app: info.name.clone(),
         version: info.version.clone(),
         abi: info.abi_version,
         state_schema: info.state_schema,
+        signature: None,
     };
+    if sign_key.is_some() {
+        let (file, sha256) = sign::identity(library)?;
+        push.signature = sign::envelope(sign_key, &push, &file, &sha256);
+    }
     let outcome = volume.push(library, &push, false)?;
     let pushed = outcome.release();
     let mut lines = vec![match outcome {
@@ -114,13 +134,14 @@ pub fn run(args: PushArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} has no usable file name", args.library.display()))?
         .to_owned();
     if let Some(volume) = &args.volume {
+        let key = sign::read_key(args.sign_key.as_deref())?;
         let how = VolumePush {
             activate: !args.no_activate,
             wait: args.wait.wait(),
             force: args.force,
             keep: args.keep,
         };
-        for line in to_volume_with(&args.library, &Volume::new(volume), &how)? {
+        for line in to_volume_with(&args.library, &Volume::new(volume), &how, key.as_ref())? {
             println!("{line}");
         }
         return Ok(());
@@ -129,14 +150,17 @@ pub fn run(args: PushArgs) -> anyhow::Result<()> {
     let token = args.token_file.as_deref().map(super::read_token).transpose()?;
     let sha256 = crate::manifest::sha256_file(&args.library)
         .with_context(|| format!("cannot read {}", args.library.display()))?;
-    let upload = UploadInfo {
+    let mut upload = UploadInfo {
         app: info.name.clone(),
         version: info.version.clone(),
         state_schema: info.state_schema,
         abi: info.abi_version,
         file,
         sha256,
+        signature: None,
     };
+    let key = sign::read_key(args.sign_key.as_deref())?;
+    upload.signature = sign::envelope(key.as_ref(), &upload.release_info(), &upload.file, &upload.sha256);
     let targets = rolling::resolve_targets(&args.to)?;
     if targets.is_empty() {
         bail!("--to named no supervisor");

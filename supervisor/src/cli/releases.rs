@@ -1,6 +1,8 @@
 //! `molt releases`: what is on a volume, which version is current, which are known good or
 //! bad, and which supervisors run what.
 
+use crate::manifest::Manifest;
+use crate::signing::Envelope;
 use crate::volume::{Judgement, Volume};
 use clap::Args;
 use std::path::PathBuf;
@@ -16,7 +18,22 @@ pub struct ReleasesArgs {
     app: String,
 }
 
-/// Lists the releases, marking `current` (`*`) and `previous` (`-`), with their verdicts.
+/// Who signed a release, as `molt releases` shows it: `signed-by ed25519:…` when the
+/// signature verifies with the key it names (whether that key is trusted is each supervisor's
+/// `--trusted-key`), `BAD-SIGNATURE ed25519:…` when it does not, `unsigned` without one.
+fn signer(m: &Manifest) -> String {
+    let Some(text) = &m.signature else {
+        return "unsigned".to_owned();
+    };
+    match Envelope::parse(text) {
+        Ok(e) if e.verifies(m) => format!("signed-by {}", e.key.fingerprint()),
+        Ok(e) => format!("BAD-SIGNATURE {}", e.key.fingerprint()),
+        Err(_) => "BAD-SIGNATURE".to_owned(),
+    }
+}
+
+/// Lists the releases, marking `current` (`*`) and `previous` (`-`), with who signed each and
+/// their verdicts (good, bad, untried).
 pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
     let volume = Volume::new(&args.volume);
     let current = match volume.current(&args.app) {
@@ -47,12 +64,13 @@ pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
         };
         match &r.manifest {
             Ok(m) => println!(
-                "{mark} {:<16} schema {:<3} abi {:<3} {} sha256:{}  {verdict}",
+                "{mark} {:<16} schema {:<3} abi {:<3} {} sha256:{} {}  {verdict}",
                 r.version,
                 m.state_schema,
                 m.abi,
                 m.library,
-                &m.sha256[..12.min(m.sha256.len())]
+                &m.sha256[..12.min(m.sha256.len())],
+                signer(m)
             ),
             Err(e) => println!("{mark} {:<16} BROKEN: {e}", r.version),
         }

@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// not be mounted noexec.
     #[arg(long, env = "MOLT_RUN_DIR")]
     run_dir: Option<PathBuf>,
+    /// Run only releases signed by this public key (`molt keygen`'s `molt.pub`); repeat it to
+    /// trust several keys, e.g. the old and the new one during a rotation.
+    #[arg(long, value_name = "FILE")]
+    trusted_key: Vec<PathBuf>,
     /// Write the bound addresses and pid here as JSON once serving (useful with port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
@@ -61,6 +65,10 @@ pub struct RunArgs {
 /// Runs the supervisor until SIGTERM or SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let token = args.token_file.as_deref().map(super::read_token).transpose()?;
+    let trusted_keys = crate::signing::TrustedKeys::read(&args.trusted_key).context("--trusted-key")?;
+    if !trusted_keys.is_empty() {
+        tracing::info!(keys = %trusted_keys.fingerprints(), "only releases signed by these keys will run");
+    }
     let config = RunConfig {
         listen: args.listen,
         control: args.control,
@@ -75,6 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         discard_corrupt_state: args.discard_corrupt_state,
         addr_file: args.addr_file,
         run_dir: args.run_dir,
+        trusted_keys,
         ..RunConfig::new(args.volume, args.app)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -62,6 +62,21 @@ pub struct UploadInfo {
     pub file: String,
     /// The sha256 of its bytes.
     pub sha256: String,
+    /// The signature envelope for the release's manifest (`molt push --sign-key`).
+    pub signature: Option<String>,
+}
+
+impl UploadInfo {
+    /// What the volume records about this release (the manifest's fields but the library's).
+    pub fn release_info(&self) -> crate::volume::ReleaseInfo {
+        crate::volume::ReleaseInfo {
+            app: self.app.clone(),
+            version: self.version.clone(),
+            abi: self.abi,
+            state_schema: self.state_schema,
+            signature: self.signature.clone(),
+        }
+    }
 }
 
 /// A client of one supervisor's control API.
@@ -119,7 +134,11 @@ impl ControlClient {
             ("file", info.file.as_str()),
             ("sha256", info.sha256.as_str()),
         ];
-        self.mutate(self.http.post(&url).query(&query).body(bytes), url)
+        let mut req = self.http.post(&url).query(&query);
+        if let Some(signature) = &info.signature {
+            req = req.query(&[("signature", signature.as_str())]);
+        }
+        self.mutate(req.body(bytes), url)
     }
 
     /// `POST /activate?version=V`: makes `version` current and swaps to it.

@@ -6,7 +6,7 @@
 //! | `GET /readyz` | 200 once a version serves, 503 before (readiness) |
 //! | `GET /status` | JSON [`Status`] |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
-//! | `POST /releases?app&version&schema&abi&file&sha256` | body = the library: stores a release on the volume |
+//! | `POST /releases?app&version&schema&abi&file&sha256[&signature]` | body = the library: stores a release on the volume |
 //! | `POST /activate?version=V[&force=true]` | points `current` at V and swaps to it (`force`: even a release marked bad) |
 //! | `POST /rollback` | back to the version this supervisor served before |
 //!
@@ -118,6 +118,7 @@ struct UploadQuery {
     abi: u32,
     file: String,
     sha256: String,
+    signature: Option<String>,
 }
 
 async fn upload(
@@ -136,6 +137,7 @@ async fn upload(
         abi: q.abi,
         file: q.file,
         sha256: q.sha256,
+        signature: q.signature,
     };
     blocking(sup, move |sup| sup.upload(&body, &info)).await
 }

@@ -147,11 +147,11 @@ impl Supervisor {
         let app = &self.config.app;
         let verified = self.volume.verify_release(app, version)?;
         let release = format!("{app} {version}");
-        if verified.manifest.abi != molt_abi::ABI_VERSION {
+        if !molt_abi::ABI_VERSIONS.contains(&verified.manifest.abi) {
             return Err(Refused::Abi {
                 release,
                 found: verified.manifest.abi,
-                expected: molt_abi::ABI_VERSION,
+                supported: molt_abi::ABI_VERSIONS,
             });
         }
         let expect = Expect {

@@ -18,14 +18,16 @@ pub enum Refused {
     #[error(transparent)]
     Volume(#[from] VolumeError),
     /// The manifest says another ABI version than this supervisor speaks.
-    #[error("release {release}: its manifest says ABI {found}, this supervisor speaks {expected}")]
+    #[error(
+        "release {release}: its manifest says ABI {found}, this supervisor loads ABI versions {supported:?}"
+    )]
     Abi {
         /// `app version`.
         release: String,
         /// The manifest's ABI version.
         found: u32,
-        /// [`molt_abi::ABI_VERSION`].
-        expected: u32,
+        /// [`molt_abi::ABI_VERSIONS`].
+        supported: &'static [u32],
     },
     /// The loader refused the library.
     #[error("release {release}: {source}")]
@@ -162,6 +164,7 @@ pub(super) fn volume_step(e: &VolumeError) -> &'static str {
         },
         VolumeError::NotFound { .. } => "release",
         VolumeError::Immutable { .. } => "immutable",
+        VolumeError::Signature(_) => "signature",
         VolumeError::BadPointer { .. } => "current",
         VolumeError::Locked { .. } => "lock",
         _ => "volume",

@@ -57,6 +57,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             &sup.app_dir(),
             config.poll_interval,
             wake_tx.clone(),
+            sup.metrics_arc(),
         )?)
     } else {
         None

@@ -66,7 +66,7 @@ impl Supervisor {
     /// Prepares a supervisor: directories, the run directory for library copies, and a check
     /// of the latest snapshot (a corrupt one stops start-up unless `discard_corrupt_state`).
     pub fn open(config: RunConfig) -> Result<Arc<Supervisor>, DaemonError> {
-        let volume = Volume::new(&config.volume);
+        let volume = Volume::new(&config.volume).with_trust(config.trusted_keys.clone());
         let instance = crate::volume::default_instance_name();
         let state_dir = match &config.state_dir {
             Some(dir) => dir.clone(),

@@ -5,7 +5,7 @@ use super::refused::Refused;
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
 use crate::loader::{Expect, Plugin};
-use crate::volume::{PushOutcome, ReleaseInfo};
+use crate::volume::PushOutcome;
 
 impl Supervisor {
     /// Stores an uploaded library as a release on the volume (not activated). The bytes must
@@ -40,6 +40,15 @@ impl Supervisor {
                 reason,
             });
         }
+        // The signature before anything is written or loaded (see crate::signing).
+        let push = info.release_info();
+        if let Err(e) = self
+            .volume
+            .trust()
+            .check(&push.manifest(&info.file, &info.sha256))
+        {
+            return refuse(Refused::Volume(crate::volume::VolumeError::Signature(e)));
+        }
         let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
             Ok(dir) => dir,
             Err(source) => {
@@ -66,12 +75,6 @@ impl Supervisor {
         if let Err(source) = Plugin::load(&path, scratch.path(), &expect) {
             return refuse(Refused::Load { release, source });
         }
-        let push = ReleaseInfo {
-            app: info.app.clone(),
-            version: info.version.clone(),
-            abi: info.abi,
-            state_schema: info.state_schema,
-        };
         match self.volume.push(&path, &push, false) {
             Ok(outcome) => {
                 let how = match outcome {

@@ -8,6 +8,30 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
+    /// The path does not exist. `rlib` is `lib<name>.rlib` beside it, when there is one: the
+    /// crate was built without `crate-type = ["cdylib"]`.
+    #[error(
+        "library {library}: no such file{}; molt loads the `.so` that cargo builds for a crate with \
+         `[lib] crate-type = [\"cdylib\", \"rlib\"]` in its Cargo.toml: add that line, run \
+         `cargo build --release`, and give target/release/lib<name>.so",
+        rlib.as_ref().map(|r| format!(" ({} exists: the crate is built as an rlib only)", r.display())).unwrap_or_default()
+    )]
+    NotFound {
+        /// The library.
+        library: PathBuf,
+        /// A `.rlib` of the same name beside it.
+        rlib: Option<PathBuf>,
+    },
+    /// The file is a static archive (a `.rlib`), not a shared library.
+    #[error(
+        "library {library}: a Rust static library (rlib), not a shared library; add \
+         `[lib] crate-type = [\"cdylib\", \"rlib\"]` to the crate's Cargo.toml and give the \
+         `lib<name>.so` cargo then builds"
+    )]
+    StaticLibrary {
+        /// The library.
+        library: PathBuf,
+    },
     /// Copying the library into the run directory failed.
     #[error("library {library}: cannot copy it to the run directory {run_dir}: {source}")]
     Copy {
@@ -64,14 +88,22 @@ pub enum LoadError {
         expected: u64,
     },
     /// The plugin was built against another ABI version.
-    #[error("library {library}: ABI version {found}, this supervisor speaks {expected}")]
+    #[error(
+        "library {library}: {} was built against molt ABI version {found}, this supervisor loads \
+         ABI versions {supported:?}; rebuild it against molt-abi {} (ABI {})",
+        app.as_deref().unwrap_or("the app"),
+        molt_abi::CRATE_VERSION,
+        molt_abi::ABI_VERSION
+    )]
     AbiVersion {
         /// The library.
         library: PathBuf,
+        /// The app's name and version (`counter 2.0.0`), when the descriptor lets them be read.
+        app: Option<String>,
         /// The version the plugin claims.
         found: u32,
-        /// [`molt_abi::ABI_VERSION`].
-        expected: u32,
+        /// [`molt_abi::ABI_VERSIONS`].
+        supported: &'static [u32],
     },
     /// The descriptor is smaller than the one this supervisor knows.
     #[error("library {library}: descriptor is {found} bytes, this supervisor needs at least {expected}")]
@@ -80,7 +112,7 @@ pub enum LoadError {
         library: PathBuf,
         /// The size the plugin claims.
         found: u32,
-        /// `size_of::<Descriptor>()`.
+        /// [`molt_abi::DESCRIPTOR_V1_SIZE`], the smallest descriptor of any ABI version.
         expected: u32,
     },
     /// The app name or version is not UTF-8.

@@ -78,8 +78,9 @@ impl Instance {
         &self.plugin
     }
 
-    /// Serves one request. A panic in the app answers this request with a 500 whose body is
-    /// the panic message (the shim caught it); the instance keeps serving.
+    /// Serves one request. A panic in the app (caught by the shim) answers this request with a
+    /// 500 whose body names only a request id; the panic message goes to the log under that
+    /// id, never to the client. The instance keeps serving.
     pub fn handle(&self, req: &Request<'_>) -> Response {
         let mut raw = RawResponse {
             status: 500,
@@ -100,12 +101,15 @@ impl Instance {
         free(&self.plugin, headers);
         free(&self.plugin, body);
         if status == STATUS_PANIC {
+            let request_id = format!("{:016x}", next_request_id());
             let message = String::from_utf8_lossy(&body_bytes);
-            tracing::warn!(plugin = %self.plugin.id(), "handle {message}");
+            tracing::warn!(plugin = %self.plugin.id(), %request_id, "handle {message}");
+            return Response::new(500, format!("internal error (request id {request_id})\n"))
+                .with_header("x-molt-request-id", request_id);
         }
         match decoded {
             Some(headers) => Response {
-                status: if status == STATUS_PANIC { 500 } else { code },
+                status: code,
                 headers,
                 body: body_bytes,
             },
@@ -158,6 +162,21 @@ impl fmt::Debug for Instance {
             .field("plugin", &self.plugin.id())
             .finish_non_exhaustive()
     }
+}
+
+/// A request id for the log line of a panicking request: unique in this process, and not
+/// guessable from the previous one alone (the counter starts at a random-enough point).
+fn next_request_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let start = || {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        AtomicU64::new(nanos ^ (u64::from(std::process::id()) << 40))
+    };
+    NEXT.get_or_init(start).fetch_add(1, Ordering::Relaxed)
 }
 
 /// Hands a buffer back to the plugin that allocated it.

@@ -24,6 +24,7 @@ mod copy;
 mod elf;
 mod error;
 mod instance;
+mod kind;
 
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
@@ -32,11 +33,39 @@ use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
     App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, ABI_MAGIC,
-    ABI_VERSION, ENTRY_SYMBOL,
+    ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// `name version` of a descriptor built against another ABI version, for the refusal's
+/// message; `None` when its size does not cover those fields or they are not short UTF-8.
+///
+/// # Safety
+/// `ptr` points at a descriptor with molt's magic whose fixed header says `size` bytes.
+/// Descriptor fields are only ever appended (the ABI's rule for every version), so `name` and
+/// `version` sit where this build's `Descriptor` has them in every version that has them.
+unsafe fn app_label(ptr: *const Descriptor, size: u32) -> Option<String> {
+    let end = std::mem::offset_of!(Descriptor, version) + std::mem::size_of::<molt_abi::Bytes<'static>>();
+    if (size as usize) < end {
+        return None;
+    }
+    // SAFETY: the caller's promise and the size check: both fields lie inside the descriptor.
+    let (name, version) = unsafe {
+        (
+            std::ptr::addr_of!((*ptr).name).read(),
+            std::ptr::addr_of!((*ptr).version).read(),
+        )
+    };
+    if name.len() > 256 || version.len() > 256 {
+        return None;
+    }
+    // Both are `'static` strings of the plugin's, whose library is open while this runs.
+    let text = |b: molt_abi::Bytes<'static>| std::str::from_utf8(b.as_slice()).ok().map(str::to_owned);
+    Some(format!("app {} {}", text(name)?, text(version)?))
+}
 
 /// What a plugin says about itself, copied out of its descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +80,12 @@ pub struct PluginInfo {
     pub imports: Vec<u32>,
     /// Schemas it can export.
     pub exports: Vec<u32>,
+    /// The schema of the records it keeps in tables (0: none; ABI version 2).
+    pub table_schema: u32,
+    /// Older table schemas it upgrades records from.
+    pub table_upgrades: Vec<u32>,
+    /// Older table schemas it downgrades records to.
+    pub table_downgrades: Vec<u32>,
     /// The ABI version it was built against.
     pub abi_version: u32,
     /// Where it was loaded from (the release volume, not the private copy).
@@ -130,6 +165,7 @@ impl Plugin {
             run_dir: run_dir.to_owned(),
             source,
         };
+        kind::check(library)?;
         let copy = RunCopy::create(library, run_dir).map_err(copy_error)?;
         if let Err(past) = elf::check_extent(copy.path()).map_err(copy_error)? {
             return Err(LoadError::Truncated {
@@ -193,14 +229,17 @@ impl Plugin {
                 expected: ABI_MAGIC,
             });
         }
-        if abi_version != ABI_VERSION {
+        if !ABI_VERSIONS.contains(&abi_version) {
+            // SAFETY: magic and size come from the fixed header just read; see `app_label`.
+            let app = unsafe { app_label(ptr, size) };
             return Err(LoadError::AbiVersion {
                 library,
+                app,
                 found: abi_version,
-                expected: ABI_VERSION,
+                supported: ABI_VERSIONS,
             });
         }
-        let expected = std::mem::size_of::<Descriptor>() as u32;
+        let expected = DESCRIPTOR_V1_SIZE as u32;
         if size < expected {
             return Err(LoadError::DescriptorSize {
                 library,
@@ -208,10 +247,25 @@ impl Plugin {
                 expected,
             });
         }
-        // SAFETY: magic, version and size say this is a whole descriptor of our ABI, a static
-        // of `lib`; the reference is used only in this function, while `lib` is alive.
-        let descriptor = unsafe { &*ptr };
-        Self::from_descriptor(descriptor, library, Some(lib))
+        // What the plugin's build published: the version 1 fields for a version 1 plugin, else
+        // as much of our descriptor as its `size` covers. The rest stays zero, which every
+        // appended field reads as "absent" (the descriptor's convention).
+        let published = if abi_version == 1 {
+            DESCRIPTOR_V1_SIZE
+        } else {
+            (size as usize).min(std::mem::size_of::<Descriptor>())
+        };
+        let mut local = MaybeUninit::<Descriptor>::zeroed();
+        // SAFETY: the plugin says its static descriptor is `size` bytes long, and `published`
+        // is at most that; the copy goes into our own local of the full size.
+        unsafe {
+            std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), local.as_mut_ptr().cast::<u8>(), published)
+        };
+        // SAFETY: the version 1 fields (`published` covers them) are the plugin's; the fields
+        // after them are either the plugin's too or zero, and zero is a valid value for every
+        // one of them (`Option` of a function pointer, integers, empty slices).
+        let descriptor = unsafe { local.assume_init() };
+        Self::from_descriptor(&descriptor, library, Some(lib))
     }
 
     /// Builds the plugin of an app compiled into this binary, with no library at all: the
@@ -241,6 +295,9 @@ impl Plugin {
             state_schema: d.state_schema,
             imports: d.import_schemas.as_slice().to_vec(),
             exports: d.export_schemas.as_slice().to_vec(),
+            table_schema: d.table_schema,
+            table_upgrades: d.table_upgrades.as_slice().to_vec(),
+            table_downgrades: d.table_downgrades.as_slice().to_vec(),
             abi_version: d.abi_version,
             library,
         };

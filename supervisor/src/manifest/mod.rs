@@ -12,6 +12,7 @@
 //! state_schema = 1
 //! library = "libcounter_v1.so"
 //! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! signature = "ed25519 <public key hex> <signature hex>"   # optional: see crate::signing
 //! ```
 //! [`Manifest::verify`] is the gate every release passes before anything loads it: the fields
 //! are well formed, the library is a plain file inside the release directory, and its bytes
@@ -45,7 +46,8 @@ pub struct Manifest {
     pub library: String,
     /// Lowercase hex SHA-256 of the library's bytes.
     pub sha256: String,
-    /// Reserved: a hex ed25519 signature of the release (not checked yet).
+    /// The signature envelope, `ed25519 <public key hex> <signature hex>` (see
+    /// [`crate::signing`]); checked against the trusted keys before the library is opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
 }
@@ -162,7 +164,8 @@ impl Manifest {
     }
 
     /// Checks the fields' shapes: `app`, `version` and `library` are safe path components
-    /// ([`check_component`]), `sha256` is 64 hex digits, `signature` (when present) is hex.
+    /// ([`check_component`]), `sha256` is 64 hex digits, `signature` (when present) is a well-formed envelope (whether
+    /// it verifies, and by whom, is [`crate::signing::TrustedKeys::check`]'s question).
     pub fn validate(&self, release_dir: &Path) -> Result<(), ManifestError> {
         let invalid = |field: &'static str, value: &str, reason: String| ManifestError::InvalidField {
             dir: release_dir.to_path_buf(),
@@ -174,9 +177,7 @@ impl Manifest {
         check_component(&self.version).map_err(|r| invalid("version", &self.version, r.to_string()))?;
         check_sha256(&self.sha256).map_err(|r| invalid("sha256", &self.sha256, r.to_string()))?;
         if let Some(sig) = &self.signature {
-            if sig.is_empty() || sig.len() % 2 != 0 || !sig.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid("signature", sig, "not a hex string".into()));
-            }
+            crate::signing::Envelope::parse(sig).map_err(|e| invalid("signature", sig, e.to_string()))?;
         }
         Ok(())
     }

@@ -49,6 +49,9 @@ pub enum VolumeError {
         /// The failed check.
         source: Box<ManifestError>,
     },
+    /// The release's signature was refused (see [`crate::signing`]).
+    #[error(transparent)]
+    Signature(#[from] crate::signing::SignatureError),
     /// A push tried to replace an existing release's library with different bytes.
     #[error(
         "release {app} {version} already exists with library sha256 {existing}, the pushed library \

@@ -41,6 +41,7 @@ pub use push::{PushOutcome, PushedRelease, ReleaseInfo};
 pub use verdict::{Judgement, Verdict, VERDICTS_DIR};
 
 use crate::manifest::{check_component, Manifest, ManifestError};
+use crate::signing::TrustedKeys;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -59,6 +60,8 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
     root: PathBuf,
+    /// The keys a release must be signed by to verify (none: signatures not required).
+    trust: TrustedKeys,
 }
 
 /// One release found by [`Volume::releases`].
@@ -87,7 +90,21 @@ pub struct VerifiedRelease {
 impl Volume {
     /// A volume rooted at `root` (nothing is touched until an operation runs).
     pub fn new(root: impl Into<PathBuf>) -> Volume {
-        Volume { root: root.into() }
+        Volume {
+            root: root.into(),
+            trust: TrustedKeys::default(),
+        }
+    }
+
+    /// The same volume, on which a release verifies only when signed by one of `trust`'s keys
+    /// ([`Volume::verify_release`] checks the signature before it touches the library).
+    pub fn with_trust(self, trust: TrustedKeys) -> Volume {
+        Volume { trust, ..self }
+    }
+
+    /// The keys releases must be signed by (empty: none required).
+    pub fn trust(&self) -> &TrustedKeys {
+        &self.trust
     }
 
     /// The volume's root directory.
@@ -164,7 +181,8 @@ impl Volume {
     }
 
     /// Reads and fully verifies one release: the manifest's fields, that it is filed under its
-    /// own app and version, that the library stays inside the release directory, and its sha256.
+    /// own app and version, its signature (when keys are trusted: [`Volume::with_trust`]), that
+    /// the library stays inside the release directory, and its sha256, in that order.
     pub fn verify_release(&self, app: &str, version: &str) -> Result<VerifiedRelease, VolumeError> {
         check_name("app", app)?;
         check_name("version", version)?;
@@ -185,6 +203,10 @@ impl Volume {
         manifest
             .check_identity(&dir, app, version)
             .map_err(manifest_err)?;
+        // The signature first: a release nobody trusted signed has its library neither hashed
+        // nor opened.
+        manifest.validate(&dir).map_err(manifest_err)?;
+        self.trust.check(&manifest)?;
         let library = manifest.verify(&dir).map_err(manifest_err)?;
         Ok(VerifiedRelease {
             manifest,

@@ -19,6 +19,24 @@ pub struct ReleaseInfo {
     pub abi: u32,
     /// The state schema the library keeps.
     pub state_schema: u32,
+    /// The signature envelope to write into the manifest (see [`crate::signing`]), made over
+    /// [`ReleaseInfo::manifest`] with the library's sha256.
+    pub signature: Option<String>,
+}
+
+impl ReleaseInfo {
+    /// The manifest this release gets, for a library file `library` hashing to `sha256`.
+    pub fn manifest(&self, library: &str, sha256: &str) -> Manifest {
+        Manifest {
+            app: self.app.clone(),
+            version: self.version.clone(),
+            abi: self.abi,
+            state_schema: self.state_schema,
+            library: library.to_string(),
+            sha256: sha256.to_string(),
+            signature: self.signature.clone(),
+        }
+    }
 }
 
 /// The release a push left on the volume.
@@ -140,6 +158,11 @@ impl Volume {
                 info.state_schema.to_string(),
             ),
             ("library", m.library.clone(), lib_name.to_string()),
+            (
+                "signature",
+                m.signature.clone().unwrap_or_default(),
+                info.signature.clone().unwrap_or_default(),
+            ),
         ];
         for (field, existing, pushed) in fields {
             if existing != pushed {
@@ -172,15 +195,27 @@ fn build(tmp: &Path, library: &Path, lib_name: &str, info: &ReleaseInfo) -> Resu
     std::fs::set_permissions(tmp, Permissions::from_mode(0o755)).map_err(|e| io_err("chmod", tmp, e))?;
     let target = tmp.join(lib_name);
     let sha256 = copy_hashed(library, &target).map_err(|e| io_err("copy the library to", &target, e))?;
-    let manifest = Manifest {
+    let manifest = info.manifest(lib_name, &sha256);
+    manifest.validate(tmp).map_err(|e| VolumeError::Manifest {
         app: info.app.clone(),
         version: info.version.clone(),
-        abi: info.abi,
-        state_schema: info.state_schema,
-        library: lib_name.to_string(),
-        sha256,
-        signature: None,
-    };
+        source: Box::new(e),
+    })?;
+    // A signature made over other bytes (the library changed after it was signed) is refused
+    // here rather than left for every supervisor to refuse.
+    if let Some(text) = &manifest.signature {
+        let envelope = crate::signing::Envelope::parse(text).ok();
+        if !envelope.is_some_and(|e| e.verifies(&manifest)) {
+            return Err(VolumeError::BadLibrary {
+                path: library.into(),
+                reason: format!(
+                    "the signature given for {} {} does not match its manifest (library sha256 {sha256}): \
+                     was the library changed after it was signed?",
+                    info.app, info.version
+                ),
+            });
+        }
+    }
     let path = tmp.join(MANIFEST_FILE);
     write_synced(&path, manifest.to_toml().as_bytes()).map_err(|e| io_err("write", &path, e))?;
     fsync_dir(tmp).map_err(|e| io_err("fsync", tmp, e))?;

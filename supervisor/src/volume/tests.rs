@@ -33,6 +33,7 @@ fn info(version: &str) -> ReleaseInfo {
         version: version.into(),
         abi: 1,
         state_schema: 1,
+        signature: None,
     }
 }
 
@@ -258,3 +259,53 @@ fn instance_and_state_dir() {
 }
 
 use sha2::{Digest, Sha256};
+
+#[test]
+fn signed_pushes_verify_only_under_a_trusting_volume_and_before_the_library_is_read() {
+    use crate::signing::{Envelope, SecretKey, SignatureError, TrustedKeys};
+    let f = fixture();
+    let key = SecretKey::from_seed(&[9; 32]);
+    let bytes = b"signed library bytes";
+    let lib = f.lib("libcounter_1.0.0.so", bytes);
+    let sha = crate::manifest::sha256_file(&lib).unwrap();
+    let mut signed = info("1.0.0");
+    signed.signature = Some(Envelope::sign(&signed.manifest("libcounter_1.0.0.so", &sha), &key).to_string());
+
+    // A signature made over other library bytes is refused by the push itself.
+    let mut stale = info("1.0.0");
+    stale.signature =
+        Some(Envelope::sign(&stale.manifest("libcounter_1.0.0.so", &"00".repeat(32)), &key).to_string());
+    let err = f.vol.push(&lib, &stale, false).unwrap_err();
+    assert!(matches!(err, VolumeError::BadLibrary { .. }), "{err}");
+    assert!(!f.vol.release_dir("counter", "1.0.0").exists());
+
+    f.vol.push(&lib, &signed, false).unwrap();
+    f.push("2.0.0", b"unsigned", false).unwrap();
+    let trusting = f.vol.clone().with_trust(TrustedKeys::new([key.public()]));
+    trusting.verify_release("counter", "1.0.0").unwrap();
+    // Unsigned: refused even with its library gone, so the check ran before the library was read.
+    fs::remove_file(f.vol.release_dir("counter", "2.0.0").join("libcounter_2.0.0.so")).unwrap();
+    let err = trusting.verify_release("counter", "2.0.0").unwrap_err();
+    assert!(
+        matches!(err, VolumeError::Signature(SignatureError::Unsigned { .. })),
+        "{err}"
+    );
+    assert!(trusting.activate("counter", "2.0.0").is_err());
+    assert_eq!(
+        trusting.current("counter").unwrap(),
+        None,
+        "current moved to an unsigned release"
+    );
+    // The same signed release pushed again unsigned is a conflict, not a silent re-sign.
+    let err = f.vol.push(&lib, &info("1.0.0"), false).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VolumeError::Conflict {
+                field: "signature",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

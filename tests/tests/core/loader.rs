@@ -44,7 +44,26 @@ fn non_elf_and_truncated_files_are_refused() {
         assert!(err.to_string().contains(&cut_file.display().to_string()), "{err}");
     }
     let missing = Plugin::load(&dir.join("volume/absent.so"), &run, &Expect::any()).unwrap_err();
-    assert!(matches!(missing, LoadError::Copy { .. }), "{missing}");
+    assert!(matches!(missing, LoadError::NotFound { .. }), "{missing}");
+    assert!(missing.to_string().contains("crate-type"), "{missing}");
+    // The rlib cargo builds beside the cdylib is named for what it is, and a crate built as an
+    // rlib only (no `.so`) is told what to add to Cargo.toml.
+    let rlib = plugin("counter_v1").with_extension("rlib");
+    let err = Plugin::load(&rlib, &run, &Expect::any()).unwrap_err();
+    assert!(matches!(err, LoadError::StaticLibrary { .. }), "{err}");
+    assert!(
+        err.to_string().contains("crate-type = [\"cdylib\", \"rlib\"]"),
+        "{err}"
+    );
+    let only_rlib = dir.write(
+        "volume/rlib-only/libcounter_v1.rlib",
+        std::fs::read(&rlib).unwrap(),
+    );
+    let err = Plugin::load(&only_rlib.with_extension("so"), &run, &Expect::any()).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::NotFound { rlib: Some(r), .. } if *r == only_rlib),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_dir(&run).unwrap().count(),
         0,
@@ -139,4 +158,27 @@ fn a_library_outlives_every_instance_built_from_it() {
     assert_eq!(again.handle(&req).text(), "2");
     let err = again.export(7).unwrap_err();
     assert!(err.message.contains("cannot export state schema 7"), "{err}");
+}
+
+#[test]
+fn plugins_built_against_abi_version_1_keep_loading_and_swapping() {
+    let dir = TestDir::new("abi-v1");
+    let run = dir.mkdir("run");
+    let old = load("fixture_abi_v1", &run);
+    let info = old.info();
+    assert_eq!((info.abi_version, info.table_schema), (1, 0), "{info:?}");
+    assert!(info.table_upgrades.is_empty() && info.table_downgrades.is_empty());
+    let engine = Engine::start(old, None, EngineConfig::default()).unwrap();
+    post_n(&engine, "/incr", 5);
+    // Version 1 → version 2 (counter v1 is built against the current ABI) and back, through
+    // the export and import hooks both speak.
+    let report = engine.swap(load("counter_v1", &run)).unwrap();
+    assert_eq!(
+        (report.from.as_str(), report.to.as_str()),
+        ("1.5.0-abi-v1", "1.0.0")
+    );
+    assert_eq!(engine.active().info().abi_version, molt_abi::ABI_VERSION);
+    post_n(&engine, "/incr", 1);
+    engine.swap(load("fixture_abi_v1", &run)).unwrap();
+    assert_eq!(get_text(&engine, "/count"), "6");
 }

@@ -116,10 +116,11 @@ fn status_prints_json_and_text() {
 #[test]
 fn check_prints_what_a_library_is_and_refuses_a_wrong_abi() {
     let out = ok(&["check", &lib("counter_v2")]);
+    let abi = molt_abi::ABI_VERSION.to_string();
     for (field, value) in [
         ("app", "counter"),
         ("version", "2.0.0"),
-        ("abi", "1"),
+        ("abi", abi.as_str()),
         ("state schema", "2"),
         ("imports", "[1, 2]"),
         ("exports", "[2, 1]"),

@@ -50,6 +50,7 @@ fn mutating_control_calls_need_the_token_and_reading_ones_do_not() {
         abi: molt_abi::ABI_VERSION,
         file: "libcounter_v2.so".to_owned(),
         sha256: molt_supervisor::manifest::sha256_file(&v2).expect("hashing"),
+        signature: None,
     };
     let (schema, abi) = (upload.state_schema.to_string(), upload.abi.to_string());
     let query = [
