@@ -46,11 +46,16 @@ impl Volume {
             source,
         })?;
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        // Read-only is enough for the lock, so a lock file created by another user (a
+        // supervisor in a container) still serves; it is created only when missing.
+        let file = File::open(&path)
+            .or_else(|_| {
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+            })
             .map_err(|source| VolumeError::Io {
                 action: "open lock file",
                 path: path.clone(),

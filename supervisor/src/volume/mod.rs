@@ -1,12 +1,15 @@
-//! The release volume: releases, the `current` / `previous` pointers, atomic pushes.
+//! The release volume: releases, the `current` / `previous` pointers, atomic pushes, and
+//! the lifecycle records: verdicts, supervisor reports, the writer lock, retention.
 //!
 //! ```text
 //! <volume>/<app>/releases/<version>/release.toml   the manifest (see crate::manifest)
 //! <volume>/<app>/releases/<version>/<library>      the library, under its original file name
 //! <volume>/<app>/releases/.tmp-XXXXXX/             a push in progress (or cut off): never listed
 //! <volume>/<app>/current                           the version that should run ("1.2.0\n")
-//! <volume>/<app>/previous                          the version active before `current`:
-//!                                                  where `molt rollback --volume` goes back to
+//! <volume>/<app>/previous                          where a rollback goes next (never a bad release)
+//! <volume>/<app>/verdicts/<version>                good or bad, why, by whom (JSON)
+//! <volume>/<app>/supervisors/<instance>.json       each supervisor's report of itself (JSON)
+//! <volume>/<app>/.lock                             the writer lock of `current` and `previous`
 //! <volume>/<app>/state/<instance>/                 state snapshots of one supervisor instance
 //! ```
 //! - **Releases are immutable.** [`Volume::push`] builds a release in a `.tmp-*` directory on
@@ -14,11 +17,14 @@
 //!   existing version is refused. A push cut off half way leaves only a `.tmp-*` directory,
 //!   which no listing shows and nothing loads ([`Volume::clean_stale_temp`] removes it).
 //! - **Pointers move only to verified releases.** [`Volume::activate`] hashes the release's
-//!   library before it writes `previous` and then `current`, each by [`atomic_write`].
+//!   library before it writes `previous` and then `current`, each by [`atomic_write`]. A
+//!   pointer that is not a regular file, is too long, or holds anything but one valid version
+//!   is a [`VolumeError::BadPointer`], never taken for "no version".
+//! - **One writer at a time.** Everything that moves the pointers holds [`Volume::lock_app`].
+//! - **Known good and bad** releases ([`Verdict`]), **supervisor reports**
+//!   ([`SupervisorReport`]) and **retention** ([`Volume::prune`]) live in their own files.
 //! - App names, versions and instance names must pass [`check_component`]; every operation
 //!   that touches the disk checks them, so no name can escape the volume.
-//! - Pointer updates are last-writer-wins: the volume takes no lock, so concurrent
-//!   activations of one app by several writers should be avoided.
 
 mod error;
 mod fsutil;
