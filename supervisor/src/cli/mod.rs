@@ -8,6 +8,7 @@ mod check;
 mod confirm;
 mod demo;
 mod keygen;
+mod new;
 mod preflight;
 mod prune;
 mod push;
@@ -60,6 +61,8 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Inspect a library: load it in a scratch directory and check it against the ABI.
     Check(check::CheckArgs),
+    /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
+    New(new::NewArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
 }
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
+        Command::New(args) => new::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {
