@@ -71,6 +71,19 @@ pub trait App: Send + Sync + Sized + 'static {
         Ok(())
     }
 
+    /// How often the supervisor calls [`App::tick`], in milliseconds; 0 (the default): never.
+    /// The supervisor calls it from a thread of its own, never during a swap's pause, at most
+    /// every 10 ms whatever is declared here.
+    const TICK_INTERVAL_MS: u32 = 0;
+
+    /// Periodic work (expiring sessions, flushing counters…) without a thread of the app's
+    /// own, which could outlive `destroy`. Runs like a request: concurrently with `handle`, on
+    /// the running version only, and a panic or an error is logged and counted, not fatal. A
+    /// tick that is due while a swap pauses traffic is skipped.
+    fn tick(&self) -> Result<(), AppError> {
+        Ok(())
+    }
+
     // ABI version 2: state in tables the host owns (see the crate docs, "Tables").
 
     /// The schema of the records this version keeps in tables; 0 (the default) keeps none.

@@ -65,6 +65,12 @@ pub const fn descriptor<A: App>(version: &'static str) -> Descriptor {
         import_in: Some(crate::export_tables::import_in::<A>),
         upgrade_record: Some(crate::export_tables::upgrade_record::<A>),
         downgrade_record: Some(crate::export_tables::downgrade_record::<A>),
+        tick_interval_ms: A::TICK_INTERVAL_MS,
+        tick: if A::TICK_INTERVAL_MS > 0 {
+            Some(tick::<A>)
+        } else {
+            None
+        },
     }
 }
 
@@ -180,6 +186,22 @@ unsafe extern "C" fn export_state<A: App>(app: *const c_void, schema: u32, out: 
     // SAFETY: the host passes a pointer to its own `OwnedBuf` local, valid for writes.
     unsafe { out.write(OwnedBuf::from_vec(bytes)) };
     status
+}
+
+unsafe extern "C" fn tick<A: App>(app: *const c_void, err: *mut OwnedBuf) -> u32 {
+    let result = guarded(|| {
+        // SAFETY: `app` is a live instance of `A` built by this plugin (see `handle`).
+        let app = unsafe { &*app.cast::<A>() };
+        app.tick()
+    });
+    match result {
+        Ok(()) => STATUS_OK,
+        Err((status, message)) => {
+            // SAFETY: the host passes a pointer to its own `OwnedBuf` local, valid for writes.
+            unsafe { err.write(OwnedBuf::from_vec(message.into_bytes())) };
+            status
+        }
+    }
 }
 
 unsafe extern "C" fn health<A: App>(app: *const c_void, err: *mut OwnedBuf) -> u32 {

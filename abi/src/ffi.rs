@@ -224,6 +224,8 @@ pub type ImportFn =
     unsafe extern "C" fn(schema: u32, state: Bytes<'_>, out: *mut *mut c_void, err: *mut OwnedBuf) -> u32;
 /// Reports health; on failure `err` receives a message.
 pub type HealthFn = unsafe extern "C" fn(app: *const c_void, err: *mut OwnedBuf) -> u32;
+/// Does the app's periodic work; on failure `err` receives a message.
+pub type TickFn = unsafe extern "C" fn(app: *const c_void, err: *mut OwnedBuf) -> u32;
 /// Drops an instance built by `create` or `import_state`.
 pub type DestroyFn = unsafe extern "C" fn(app: *mut c_void);
 /// Frees a buffer the plugin handed out.
@@ -285,6 +287,12 @@ pub struct Descriptor {
     pub upgrade_record: Option<crate::RecordFn>,
     /// Converts a record from `table_schema` to an older one ([`crate::RecordFn`]).
     pub downgrade_record: Option<crate::RecordFn>,
+
+    // ABI version 2: periodic work.
+    /// How often the host calls `tick`, in milliseconds (0: never).
+    pub tick_interval_ms: u32,
+    /// See [`TickFn`]; `None` when the app declares no periodic work.
+    pub tick: Option<TickFn>,
 }
 
 // SAFETY: a descriptor is immutable once built; its pointers point at `'static` constants

@@ -5,8 +5,12 @@
 //! place, migrating the in-memory state through the app's upgrade hooks.
 //!
 //! # Layout
-//! - [`loader`]: the only `unsafe` module: copies a library to a private run directory,
-//!   `dlopen`s it, checks its descriptor, and wraps its function pointers in a safe API.
+//! - [`loader`]: the only `unsafe` module (the compiler enforces it: `unsafe_code` is denied
+//!   everywhere else): copies a library to a private run directory, hashing the copy,
+//!   pre-checks its ELF headers, `dlopen`s it, checks its descriptor, and wraps its function
+//!   pointers in a safe API.
+//! - [`inspect`]: opens libraries that are only inspected in a child process, with a deadline.
+//! - [`untrusted`]: the one way files from the volume and the state directory are read.
 //! - [`engine`]: the swap protocol: stage, pause, drain, export, import, switch, resume;
 //!   rollback to a kept generation; the measured pause.
 //! - [`manifest`]: `release.toml`, checksums.
@@ -21,16 +25,20 @@
 //! - [`cli`]: the `molt` command line.
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod front;
+pub mod inspect;
+#[allow(unsafe_code)]
 pub mod loader;
 pub mod manifest;
 pub mod metrics;
 pub mod signing;
 pub mod snapshot;
+pub mod untrusted;
 pub mod volume;
 pub mod watcher;

@@ -10,6 +10,7 @@
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
+//! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
 //! | `molt_start_time_seconds` | gauge | |
 //!
@@ -81,6 +82,29 @@ impl WakeSource {
     }
 }
 
+/// How a call of the `tick` hook went, as counted in `molt_ticks_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickResult {
+    /// It ran and succeeded.
+    Ok,
+    /// It returned an error or panicked; the app serves on.
+    Failed,
+    /// A swap was pausing traffic: not run.
+    Skipped,
+}
+
+impl TickResult {
+    const ALL: [TickResult; 3] = [TickResult::Ok, TickResult::Failed, TickResult::Skipped];
+
+    fn label(self) -> &'static str {
+        match self {
+            TickResult::Ok => "ok",
+            TickResult::Failed => "failed",
+            TickResult::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Default)]
 struct PauseHistogram {
     buckets: [u64; PAUSE_BUCKETS.len()],
@@ -98,6 +122,7 @@ pub struct Metrics {
     snapshots_ok: AtomicU64,
     snapshots_failed: AtomicU64,
     wakeups: [AtomicU64; 2],
+    ticks: [AtomicU64; 3],
     active: Mutex<Option<(String, String)>>,
     started: f64,
 }
@@ -119,6 +144,7 @@ impl Metrics {
             snapshots_ok: AtomicU64::new(0),
             snapshots_failed: AtomicU64::new(0),
             wakeups: Default::default(),
+            ticks: Default::default(),
             active: Mutex::new(None),
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -180,6 +206,11 @@ impl Metrics {
     /// Counts one wake-up of the volume watcher.
     pub fn record_wakeup(&self, source: WakeSource) {
         self.wakeups[source as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one call (or skip) of the `tick` hook.
+    pub fn record_tick(&self, result: TickResult) {
+        self.ticks[result as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The watcher's wake-ups from `source` so far.
@@ -255,6 +286,15 @@ impl Metrics {
                 source.label(),
                 self.wakeups(source)
             );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP molt_ticks_total Calls of the app's tick hook, by result.\n\
+             # TYPE molt_ticks_total counter"
+        );
+        for result in TickResult::ALL {
+            let n = self.ticks[result as usize].load(Ordering::Relaxed);
+            let _ = writeln!(out, "molt_ticks_total{{result=\"{}\"}} {n}", result.label());
         }
         let _ = writeln!(
             out,

@@ -28,7 +28,10 @@
 //! | `fixture_no_entry` | `2.0.0-no-entry`: a library without the entry symbol |
 //! | `fixture_panic_handle` | `1.1.0-panic-handle`: counter v1 whose `GET /boom` panics |
 //! | `fixture_unhealthy` | `2.0.0-unhealthy`: imports fine, health fails, `GET /count` is 500 |
+//! | `fixture_tick` | `1.2.0-tick`: counter v1 whose `tick` hook adds 1 every 20 ms and panics at every multiple of 10 |
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
+//! | `fixture_ctor` | `2.0.0-ctor`: a constructor that exits, aborts or hangs (`MOLT_FIXTURE_CTOR`) |
+//! | `fixture_bogus_entry` | `2.0.0-bogus-entry`: no molt app; `molt_app_descriptor` is an `int` |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

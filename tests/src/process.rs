@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub work: PathBuf,
     /// Further arguments (`--state-dir`, `--token-file`, `--probation`, …).
     pub args: Vec<String>,
+    /// Further environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 impl RunOptions {
@@ -41,7 +43,14 @@ impl RunOptions {
             app: app.to_owned(),
             work: work.to_owned(),
             args: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> RunOptions {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Adds arguments.
@@ -75,6 +84,7 @@ impl MoltProcess {
             .arg(&addr_file)
             .args(&opts.args)
             .env("MOLT_LOG", "info")
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("creating the log file"))
             .spawn()

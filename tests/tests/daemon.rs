@@ -13,6 +13,7 @@
 //! - `demo`: `molt demo` with the built plugins;
 //! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
 //!   and upload paths) before the library is opened, and a key rotation;
+//! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;
 //! - `serving`: the volume watcher is not woken by reads of `current`;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first;
@@ -33,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "daemon/authoring.rs"]
+mod authoring;
 #[path = "daemon/boot.rs"]
 mod boot;
 #[path = "daemon/cli.rs"]

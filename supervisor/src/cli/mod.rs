@@ -59,17 +59,24 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Make an ed25519 key pair for signing releases.
     Keygen(keygen::KeygenArgs),
-    /// Inspect a library: load it in a scratch directory and check it against the ABI.
+    /// Inspect a library: open it in a child process and check it against the ABI.
     Check(check::CheckArgs),
     /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
     New(new::NewArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
+    /// Internal: open a library in this (child) process and report on it (see `inspect`).
+    #[command(name = "__inspect", hide = true)]
+    Inspect(crate::inspect::ChildArgs),
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Inspect(args) = cli.command {
+        init_logging(LogFormat::Text, "warn");
+        return crate::inspect::child_main(args);
+    }
     // The demo tells its own story on stdout; its library logs would only interleave.
     let default_level = if matches!(cli.command, Command::Demo(_)) {
         "warn"
@@ -89,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::New(args) => new::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Inspect(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

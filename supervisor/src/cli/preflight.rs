@@ -1,8 +1,8 @@
 //! The stage checks a supervisor would run, run by `molt push/activate/rollback --volume`
 //! before `current` moves: the release verifies, speaks this ABI, is the app, its IMPORTS and
 //! EXPORTS include its own SCHEMA, and the release `current` names exports a schema it
-//! imports. Libraries are opened by [`super::check::inspect`], in a child process where one
-//! is available, so a foreign constructor cannot harm the pushing process.
+//! imports. Libraries are opened by [`super::check::inspect`], in a child process
+//! ([`crate::inspect`]), so a foreign constructor cannot harm the pushing process.
 
 use crate::loader::PluginInfo;
 use crate::volume::Volume;

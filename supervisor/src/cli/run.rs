@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// not be mounted noexec.
     #[arg(long, env = "MOLT_RUN_DIR")]
     run_dir: Option<PathBuf>,
+    /// How long opening an uploaded library (in a child process) may take before it is refused.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    inspect_timeout: Duration,
     /// Run only releases signed by this public key (`molt keygen`'s `molt.pub`); repeat it to
     /// trust several keys, e.g. the old and the new one during a rotation.
     #[arg(long, value_name = "FILE")]
@@ -83,6 +86,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         discard_corrupt_state: args.discard_corrupt_state,
         addr_file: args.addr_file,
         run_dir: args.run_dir,
+        inspect_timeout: args.inspect_timeout,
         trusted_keys,
         ..RunConfig::new(args.volume, args.app)
     };

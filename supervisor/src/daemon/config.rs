@@ -40,6 +40,8 @@ pub struct RunConfig {
     /// Where private copies of libraries are loaded from (default: the system temp dir). Must
     /// allow executable mappings: not a `noexec` mount.
     pub run_dir: Option<PathBuf>,
+    /// How long opening an uploaded library in the inspecting child process may take.
+    pub inspect_timeout: Duration,
     /// The keys releases must be signed by (empty: signatures not required).
     pub trusted_keys: crate::signing::TrustedKeys,
 }
@@ -64,6 +66,7 @@ impl RunConfig {
             addr_file: None,
             shutdown_grace: Duration::from_secs(5),
             run_dir: None,
+            inspect_timeout: crate::inspect::DEFAULT_DEADLINE,
             trusted_keys: crate::signing::TrustedKeys::default(),
         }
     }

@@ -26,6 +26,7 @@ mod refused;
 mod report;
 mod run;
 mod supervisor;
+mod tick;
 mod traffic;
 mod upload;
 

@@ -38,6 +38,15 @@ pub enum Refused {
         #[source]
         source: LoadError,
     },
+    /// A library opened in a child process (an upload, which is only stored) was refused.
+    #[error("release {release}: {source}")]
+    Inspect {
+        /// `app version`.
+        release: String,
+        /// The inspector's reason.
+        #[source]
+        source: crate::inspect::InspectError,
+    },
     /// The engine refused the start, swap or rollback (the message says what still serves).
     #[error(transparent)]
     Engine(#[from] SwapError),
@@ -113,7 +122,7 @@ impl Refused {
         match self {
             Refused::Volume(e) => volume_step(e).to_owned(),
             Refused::Abi { .. } => "abi".to_owned(),
-            Refused::Load { .. } => "load".to_owned(),
+            Refused::Load { .. } | Refused::Inspect { .. } => "load".to_owned(),
             Refused::Engine(e) => e.step.to_string(),
             Refused::Snapshot { .. } => "snapshot".to_owned(),
             Refused::KnownBad { .. } => "known bad".to_owned(),

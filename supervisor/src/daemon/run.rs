@@ -98,6 +98,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         })
     });
 
+    let ticker = super::tick::Ticker::spawn(Arc::clone(&sup))
+        .map_err(|source| io("starting the tick thread", source))?;
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let front =
         Front::new(Arc::clone(&sup) as Arc<dyn crate::front::Service>).with_metrics(sup.metrics_arc());
@@ -136,6 +139,10 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     if let Some(task) = snapshotter {
         task.abort();
     }
+    // No tick after the final snapshot: it is the last word on the state.
+    tokio::task::spawn_blocking(move || drop(ticker))
+        .await
+        .map_err(|e| DaemonError::State(format!("stopping the tick thread failed: {e}")))?;
     // Traffic has drained: the snapshot holds every acknowledged request.
     let last = Arc::clone(&sup);
     let saved = tokio::task::spawn_blocking(move || last.snapshot())

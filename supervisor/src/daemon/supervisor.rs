@@ -23,6 +23,8 @@ pub struct Supervisor {
     pub(super) instance: String,
     pub(super) snapshots: SnapshotStore,
     pub(super) run_dir: tempfile::TempDir,
+    /// Opens libraries that are only stored or checked, in a child process.
+    pub(super) inspector: crate::inspect::Inspector,
     pub(super) engine: OnceLock<Engine>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) record: Mutex<Record>,
@@ -103,7 +105,11 @@ impl Supervisor {
             ran_before_restart: earlier.and_then(|r| r.running),
             ..Record::default()
         };
+        let inspector = crate::inspect::Inspector::current()
+            .map_err(|source| super::error::io("finding the molt binary (for inspecting uploads)", source))?
+            .with_deadline(config.inspect_timeout);
         let sup = Supervisor {
+            inspector,
             snapshots: SnapshotStore::new(&state_dir),
             volume,
             instance,

@@ -4,7 +4,7 @@ use super::refusal::Refusing;
 use super::refused::Refused;
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
-use crate::loader::{Expect, Plugin};
+use crate::loader::Expect;
 use crate::volume::PushOutcome;
 
 impl Supervisor {
@@ -71,9 +71,12 @@ impl Supervisor {
             name: Some(info.app.clone()),
             version: Some(info.version.clone()),
             state_schema: Some(info.state_schema),
+            sha256: Some(info.sha256.clone()),
         };
-        if let Err(source) = Plugin::load(&path, scratch.path(), &expect) {
-            return refuse(Refused::Load { release, source });
+        // Only stored, not run: opened in a child process, so a constructor that exits,
+        // crashes or hangs is a refusal, not an outage.
+        if let Err(source) = self.inspector.inspect(&path, scratch.path(), &expect) {
+            return refuse(Refused::Inspect { release, source });
         }
         match self.volume.push(&path, &push, false) {
             Ok(outcome) => {

@@ -36,10 +36,12 @@ mod swap;
 mod test_apps;
 #[cfg(test)]
 mod tests;
+mod tick;
 
 pub use error::{Action, Cause, Step, SwapError};
 pub use pause::Steps;
 pub use swap::SwapReport;
+pub use tick::Ticked;
 
 use crate::loader::{Hook, HookError, Instance, Plugin};
 use generations::Generations;

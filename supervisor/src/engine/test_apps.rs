@@ -16,6 +16,9 @@ pub(crate) trait Shape: Send + Sync + 'static {
     const EXPORTS: &'static [u32];
     /// How the import hook misbehaves.
     const IMPORT: Import = Import::Fine;
+    /// The tick interval (0: no tick hook). A tick adds 1 to the count, and panics when the
+    /// count it reached is a multiple of 3.
+    const TICK_MS: u32 = 0;
 }
 
 /// Import behaviours.
@@ -35,6 +38,13 @@ impl<S: Shape> App for Counter<S> {
     const SCHEMA: u32 = S::SCHEMA;
     const IMPORTS: &'static [u32] = S::IMPORTS;
     const EXPORTS: &'static [u32] = S::EXPORTS;
+    const TICK_INTERVAL_MS: u32 = S::TICK_MS;
+
+    fn tick(&self) -> Result<(), AppError> {
+        let reached = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(!reached.is_multiple_of(3), "tick panics on purpose at {reached}");
+        Ok(())
+    }
 
     fn create() -> Result<Self, AppError> {
         Ok(Counter(AtomicU64::new(0), PhantomData))
@@ -103,6 +113,15 @@ faulty!(SFails, FailsImport, Import::Fails);
 faulty!(SPanics, PanicsImport, Import::Panics);
 faulty!(SHangs, HangsImport, Import::Hangs);
 
+pub(crate) struct STicks;
+impl Shape for STicks {
+    const SCHEMA: u32 = 2;
+    const IMPORTS: &'static [u32] = &[1, 2];
+    const EXPORTS: &'static [u32] = &[2, 1];
+    const TICK_MS: u32 = 10;
+}
+pub(crate) type Ticks = Counter<STicks>;
+
 pub(crate) struct SOther;
 impl Shape for SOther {
     const NAME: &'static str = "other";
@@ -145,4 +164,4 @@ impl Latch {
 }
 
 /// One latch per test that blocks calls, so parallel tests never share one.
-pub(crate) static LATCHES: [Latch; 3] = [const { Latch::new() }; 3];
+pub(crate) static LATCHES: [Latch; 4] = [const { Latch::new() }; 4];

@@ -340,3 +340,48 @@ fn concurrent_calls_across_swaps_lose_nothing() {
     assert_eq!(count(&engine), acknowledged.load(Ordering::SeqCst).to_string());
     assert_eq!(count(&engine), "2000");
 }
+
+#[test]
+fn tick_runs_on_the_active_version_only_and_never_during_a_pause() {
+    let latch = &LATCHES[3];
+    let engine = start::<V1>(EngineConfig {
+        drain_timeout: Duration::from_secs(60),
+        ..EngineConfig::default()
+    });
+    incr(&engine, 1);
+    assert!(matches!(engine.tick().0, Ticked::NoHook), "v1 has no tick hook");
+    assert_eq!(count(&engine), "1");
+
+    engine.swap(Plugin::from_app::<Ticks>("2.0.0")).unwrap();
+    assert_eq!(engine.tick_interval_ms(), 10);
+    assert!(matches!(engine.tick().0, Ticked::Done));
+    assert_eq!(count(&engine), "2", "the tick ran on the state v2 imported");
+    // A panic in the hook is contained: reported, and the app serves (and ticks) on.
+    let (failed, release) = engine.tick();
+    match failed {
+        Ticked::Failed(e) => {
+            assert_eq!(e.hook, crate::loader::Hook::Tick);
+            assert!(e.to_string().contains("tick panics on purpose at 3"), "{e}");
+        }
+        other => panic!("expected a failed tick, got {other:?}"),
+    }
+    assert!(release.contains("2.0.0"), "{release}");
+    assert!(matches!(engine.tick().0, Ticked::Done));
+    assert_eq!(count(&engine), "4");
+
+    // While a swap waits for the gate (an in-flight call holds it), a tick is skipped.
+    thread::scope(|s| {
+        let in_flight = s.spawn(|| call(&engine, "GET", "/block/3"));
+        latch.wait_entered();
+        let swap = s.spawn(|| engine.swap(Plugin::from_app::<V1>("1.0.0")));
+        while !engine.gate.is_locked_exclusive() {
+            thread::yield_now();
+        }
+        assert!(matches!(engine.tick().0, Ticked::Skipped));
+        latch.release();
+        in_flight.join().unwrap();
+        swap.join().unwrap().unwrap();
+    });
+    assert_eq!(count(&engine), "4", "the skipped tick changed nothing");
+    assert!(matches!(engine.tick().0, Ticked::NoHook), "back on v1: no ticks");
+}

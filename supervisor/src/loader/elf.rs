@@ -1,150 +1,280 @@
-//! A bounds check of an ELF file's headers before `dlopen` sees it.
+//! The ELF pre-check: what can be learnt about a library without running any of its code.
 //!
-//! `dlopen` maps the load segments a file's program headers describe; mapping past the end of
-//! a file succeeds, and the first touch of such a page kills the process with `SIGBUS`. A
-//! library cut off half way through a copy is exactly that file. So before `dlopen`, the loader
-//! checks that every part the headers point at lies inside the file. Non-ELF files are left to
-//! `dlopen`, whose own message ("invalid ELF header") says it well.
+//! The file is read with the `object` crate (through a [`ReadCache`], so a large file is not
+//! read whole), never mapped or opened by the dynamic loader. The checks, in order:
+//! - it is an ELF file at all, of this machine's class and architecture (an ELF built for
+//!   another machine gets its own message, not `dlopen`'s "No such file or directory");
+//! - it is a shared object (`ET_DYN`);
+//! - every part its headers point at lies inside the file: `dlopen` maps the load segments the
+//!   program headers describe, mapping past the end of a file succeeds, and the first touch of
+//!   such a page kills the process with `SIGBUS` (a library cut off half way through a copy is
+//!   exactly that file);
+//! - its dynamic symbol table defines the entry symbol `molt_app_descriptor` as a function (a
+//!   data object of that name, a plain `int`, would be called as code);
+//! - and it counts the constructors the library runs when it is opened (`.init_array`
+//!   entries), which `molt check` reports.
 
+use molt_abi::ENTRY_SYMBOL;
+use object::elf::{self, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
+use object::read::ReadCache;
+use object::{Endianness, ReadRef};
 use std::fs::File;
-use std::io::Read;
-use std::path::Path;
 
-/// A part of the file that lies (partly) past its end.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct PastEnd {
-    /// Which part, e.g. `section headers` or `load segment 2`.
-    pub what: String,
-    /// Where that part ends.
-    pub needed: u64,
-    /// The file's length.
+/// What the pre-check learnt about a library that passed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ElfFacts {
+    /// The architecture it was built for, e.g. `x86-64`.
+    pub machine: String,
+    /// How many constructors run when it is opened (`.init_array` entries). Rust's standard
+    /// library and the C runtime add one each, so a Rust cdylib has at least two.
+    pub constructors: u64,
+    /// The file's length in bytes.
     pub len: u64,
 }
 
-/// Checks `path`. `Ok(Err(..))` when the file is an ELF file that is cut short; `Ok(Ok(()))`
-/// when it is whole or not ELF at all (then `dlopen` refuses it with its own message).
-pub(crate) fn check_extent(path: &Path) -> std::io::Result<Result<(), PastEnd>> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let mut bytes = Vec::new();
-    // The ELF header and the program headers are at the start of the file; 64 KiB covers them
-    // for any library a linker writes.
-    file.by_ref().take(64 * 1024).read_to_end(&mut bytes)?;
-    Ok(check_bytes(&bytes, len))
+/// Why the pre-check refused a file. Nothing of the file was run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ElfError {
+    /// The file does not start with the ELF magic.
+    #[error("not an ELF file (it starts with {start})")]
+    NotElf {
+        /// The first bytes, escaped.
+        start: String,
+    },
+    /// An ELF file for another architecture or word size.
+    #[error("built for {found}, this supervisor runs on {expected}")]
+    Machine {
+        /// What the file says it is for.
+        found: String,
+        /// This machine.
+        expected: String,
+    },
+    /// An ELF file that is not a shared object (an executable, an object file…).
+    #[error("not a shared library: its ELF type is {found}")]
+    NotShared {
+        /// The ELF type.
+        found: String,
+    },
+    /// The headers point past the end of the file: a truncated copy.
+    #[error("truncated ELF file: {what} ends at byte {needed}, the file has {len}")]
+    Truncated {
+        /// The part of the file that does not fit (`section headers`, `load segment 2`, …).
+        what: String,
+        /// Where that part ends.
+        needed: u64,
+        /// The file's length.
+        len: u64,
+    },
+    /// The headers or tables cannot be parsed.
+    #[error("malformed ELF file: {0}")]
+    Malformed(String),
+    /// No entry symbol in the dynamic symbol table.
+    #[error(
+        "no entry symbol `molt_app_descriptor` in its dynamic symbol table \
+         (is `molt_abi::export_app!` missing?)"
+    )]
+    NoEntry,
+    /// The entry symbol is there but is not a function.
+    #[error("its `molt_app_descriptor` symbol is {kind}, not a function: not a molt app")]
+    EntryNotFunction {
+        /// What it is (`a data object`, …).
+        kind: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read it: {0}")]
+    Io(String),
 }
 
-/// Field reader for one ELF class and byte order.
-struct Elf<'a> {
-    bytes: &'a [u8],
-    wide: bool,
-    big_endian: bool,
-}
+/// The architecture this supervisor was built for, as an ELF `e_machine`.
+const HOST_MACHINE: u16 = if cfg!(target_arch = "x86_64") {
+    elf::EM_X86_64
+} else if cfg!(target_arch = "aarch64") {
+    elf::EM_AARCH64
+} else if cfg!(target_arch = "riscv64") {
+    elf::EM_RISCV
+} else if cfg!(target_arch = "powerpc64") {
+    elf::EM_PPC64
+} else if cfg!(target_arch = "s390x") {
+    elf::EM_S390
+} else {
+    elf::EM_NONE
+};
 
-impl Elf<'_> {
-    /// An unsigned field of `size` bytes at `at`, or `None` past the bytes read.
-    fn uint(&self, at: u64, size: usize) -> Option<u64> {
-        let at = usize::try_from(at).ok()?;
-        let raw = self.bytes.get(at..at.checked_add(size)?)?;
-        let mut value = 0u64;
-        for i in 0..size {
-            let byte = if self.big_endian {
-                raw[i]
-            } else {
-                raw[size - 1 - i]
-            };
-            value = (value << 8) | u64::from(byte);
-        }
-        Some(value)
-    }
-
-    /// An address-sized field (`ElfN_Off`, `ElfN_Xword`…).
-    fn word(&self, at: u64) -> Option<u64> {
-        self.uint(at, if self.wide { 8 } else { 4 })
-    }
-}
-
-fn check_bytes(bytes: &[u8], len: u64) -> Result<(), PastEnd> {
-    const PT_LOAD: u64 = 1;
-    let past = |what: String, needed: u64| Err(PastEnd { what, needed, len });
-    if bytes.len() < 6 || &bytes[..4] != b"\x7fELF" {
-        return Ok(());
-    }
-    let elf = Elf {
-        bytes,
-        wide: bytes[4] == 2,
-        big_endian: bytes[5] == 2,
+/// A readable name of an ELF machine.
+fn machine_name(machine: u16, wide: bool) -> String {
+    let name = match machine {
+        elf::EM_X86_64 => "x86-64",
+        elf::EM_386 => "x86 (i386)",
+        elf::EM_AARCH64 => "aarch64",
+        elf::EM_ARM => "32-bit arm",
+        elf::EM_RISCV if wide => "riscv64",
+        elf::EM_RISCV => "riscv32",
+        elf::EM_PPC64 => "ppc64",
+        elf::EM_PPC => "ppc",
+        elf::EM_S390 => "s390x",
+        elf::EM_MIPS => "mips",
+        other => return format!("ELF machine {other}"),
     };
-    // Offsets of e_phoff, e_shoff, e_phentsize, e_phnum, e_shentsize, e_shnum.
-    let (phoff, shoff, phentsize) = if elf.wide { (32, 40, 54) } else { (28, 32, 42) };
-    let header_len = if elf.wide { 64 } else { 52 };
-    if len < header_len {
-        return past("ELF header".to_owned(), header_len);
+    let class = if wide { "64-bit" } else { "32-bit" };
+    format!("{name} ({class})")
+}
+
+/// Pre-checks the library open as `file` (see the module docs). Reads the file, runs nothing.
+pub fn precheck(file: &File) -> Result<ElfFacts, ElfError> {
+    let len = file.metadata().map_err(|e| ElfError::Io(e.to_string()))?.len();
+    let cache = ReadCache::new(file);
+    check(&cache, len)
+}
+
+fn check<'a, R: ReadRef<'a>>(data: R, len: u64) -> Result<ElfFacts, ElfError> {
+    let ident = data
+        .read_bytes_at(0, len.min(20))
+        .map_err(|()| ElfError::Io("read failed".into()))?;
+    if ident.len() < 4 || &ident[..4] != b"\x7fELF" {
+        return Err(ElfError::NotElf {
+            start: escape_start(ident),
+        });
     }
-    let field = |at: u64, size: usize| elf.uint(at, size).unwrap_or(0);
-    let (ph_at, sh_at) = (elf.word(phoff).unwrap_or(0), elf.word(shoff).unwrap_or(0));
-    let (ph_size, ph_count) = (field(phentsize, 2), field(phentsize + 2, 2));
-    let (sh_size, sh_count) = (field(phentsize + 4, 2), field(phentsize + 6, 2));
-    let ph_end = ph_at.saturating_add(ph_size.saturating_mul(ph_count));
-    if ph_end > len {
-        return past("program headers".to_owned(), ph_end);
+    let expected = machine_name(HOST_MACHINE, true);
+    let header_len = if ident.get(4) == Some(&elf::ELFCLASS32) {
+        52
+    } else {
+        64
+    };
+    if len < header_len || ident.len() < 20 {
+        return Err(ElfError::Truncated {
+            what: "ELF header".into(),
+            needed: header_len,
+            len,
+        });
     }
-    let sh_end = sh_at.saturating_add(sh_size.saturating_mul(sh_count));
-    if sh_end > len {
-        return past("section headers".to_owned(), sh_end);
+    let big = ident[5] == elf::ELFDATA2MSB;
+    let machine = if big {
+        u16::from_be_bytes([ident[18], ident[19]])
+    } else {
+        u16::from_le_bytes([ident[18], ident[19]])
+    };
+    let wide = ident[4] == elf::ELFCLASS64;
+    let native_order = big == cfg!(target_endian = "big");
+    if !wide || machine != HOST_MACHINE || !native_order {
+        let mut found = machine_name(machine, wide);
+        if !native_order {
+            found.push_str(if big { ", big-endian" } else { ", little-endian" });
+        }
+        return Err(ElfError::Machine { found, expected });
     }
-    // p_offset and p_filesz inside each program header.
-    let (p_offset, p_filesz) = if elf.wide { (8, 32) } else { (4, 16) };
-    for i in 0..ph_count {
-        let at = ph_at + i * ph_size;
-        // Program headers beyond the bytes read: the file is whole up to ph_end, checked above.
-        let Some(kind) = elf.uint(at, 4) else { break };
-        if kind != PT_LOAD {
+    let header = FileHeader64::<Endianness>::parse(data).map_err(malformed)?;
+    let endian = header.endian().map_err(malformed)?;
+    let kind = header.e_type(endian);
+    if kind != elf::ET_DYN {
+        let found = match kind {
+            elf::ET_EXEC => "an executable (ET_EXEC)".to_owned(),
+            elf::ET_REL => "an object file (ET_REL)".to_owned(),
+            elf::ET_CORE => "a core dump (ET_CORE)".to_owned(),
+            other => format!("{other}"),
+        };
+        return Err(ElfError::NotShared { found });
+    }
+    extent(header, endian, len)?;
+    segments(header, endian, data, len)?;
+    let sections = header.sections(endian, data).map_err(malformed)?;
+    let symbols = sections
+        .symbols(endian, data, elf::SHT_DYNSYM)
+        .map_err(malformed)?;
+    let entry = symbols.iter().find(|sym| {
+        sym.st_shndx(endian) != elf::SHN_UNDEF
+            && sym.name(endian, symbols.strings()).ok()
+                == Some(ENTRY_SYMBOL.strip_suffix(b"\0").unwrap_or(ENTRY_SYMBOL))
+    });
+    match entry.map(|sym| sym.st_type()) {
+        None => return Err(ElfError::NoEntry),
+        Some(elf::STT_FUNC) => {}
+        Some(other) => {
+            let kind = match other {
+                elf::STT_OBJECT => "a data object (STT_OBJECT)".to_owned(),
+                elf::STT_NOTYPE => "untyped (STT_NOTYPE)".to_owned(),
+                elf::STT_TLS => "a thread-local (STT_TLS)".to_owned(),
+                elf::STT_GNU_IFUNC => "an indirect function (STT_GNU_IFUNC)".to_owned(),
+                other => format!("of symbol type {other}"),
+            };
+            return Err(ElfError::EntryNotFunction { kind });
+        }
+    }
+    let constructors = sections
+        .iter()
+        .filter(|s| s.sh_type(endian) == elf::SHT_INIT_ARRAY)
+        .map(|s| s.sh_size(endian) / 8)
+        .sum();
+    Ok(ElfFacts {
+        machine: machine_name(machine, wide),
+        constructors,
+        len,
+    })
+}
+
+/// Checks that the program headers, the section headers and every load segment lie inside
+/// the file's `len` bytes.
+fn extent(header: &FileHeader64<Endianness>, endian: Endianness, len: u64) -> Result<(), ElfError> {
+    let past = |what: String, needed: u64| {
+        if needed > len {
+            Err(ElfError::Truncated { what, needed, len })
+        } else {
+            Ok(())
+        }
+    };
+    let ph_end = header.e_phoff(endian).saturating_add(
+        u64::from(header.e_phentsize(endian)).saturating_mul(u64::from(header.e_phnum(endian))),
+    );
+    past("program headers".into(), ph_end)?;
+    let sh_end = header.e_shoff(endian).saturating_add(
+        u64::from(header.e_shentsize(endian)).saturating_mul(u64::from(header.e_shnum(endian))),
+    );
+    past("section headers".into(), sh_end)?;
+    Ok(())
+}
+
+/// Checks every load segment against `len` (needs the program headers, read from `data`).
+fn segments<'a, R: ReadRef<'a>>(
+    header: &FileHeader64<Endianness>,
+    endian: Endianness,
+    data: R,
+    len: u64,
+) -> Result<(), ElfError> {
+    for (i, ph) in header
+        .program_headers(endian, data)
+        .map_err(malformed)?
+        .iter()
+        .enumerate()
+    {
+        if ph.p_type(endian) != elf::PT_LOAD {
             continue;
         }
-        let offset = elf.word(at + p_offset).unwrap_or(0);
-        let end = offset.saturating_add(elf.word(at + p_filesz).unwrap_or(0));
+        let end = ph.p_offset(endian).saturating_add(ph.p_filesz(endian));
         if end > len {
-            return past(format!("load segment {i}"), end);
+            return Err(ElfError::Truncated {
+                what: format!("load segment {i}"),
+                needed: end,
+                len,
+            });
         }
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A 64-bit little-endian ELF header with one program header and `shnum` section headers.
-    fn elf64(load_end: u64, shoff: u64, shnum: u16) -> Vec<u8> {
-        let mut b = vec![0u8; 64 + 56];
-        b[..6].copy_from_slice(b"\x7fELF\x02\x01");
-        b[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
-        b[40..48].copy_from_slice(&shoff.to_le_bytes()); // e_shoff
-        b[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
-        b[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
-        b[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
-        b[60..62].copy_from_slice(&shnum.to_le_bytes()); // e_shnum
-        b[64..68].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-        b[64 + 32..64 + 40].copy_from_slice(&load_end.to_le_bytes()); // p_filesz, p_offset 0
-        b
-    }
-
-    #[test]
-    fn whole_files_pass_and_cut_ones_name_the_part() {
-        assert_eq!(check_bytes(&elf64(1000, 1000, 2), 1128), Ok(()));
-        let cut = check_bytes(&elf64(1000, 1000, 2), 1100).unwrap_err();
-        assert_eq!((cut.what.as_str(), cut.needed), ("section headers", 1128));
-        let cut = check_bytes(&elf64(5000, 100, 0), 1000).unwrap_err();
-        assert_eq!((cut.what.as_str(), cut.needed), ("load segment 0", 5000));
-        assert_eq!(
-            check_bytes(&elf64(0, 0, 0)[..20], 20).unwrap_err().what,
-            "ELF header"
-        );
-    }
-
-    #[test]
-    fn non_elf_is_left_to_dlopen() {
-        assert_eq!(check_bytes(b"#!/bin/sh\n", 10), Ok(()));
-        assert_eq!(check_bytes(b"", 0), Ok(()));
-    }
+fn malformed(e: object::read::Error) -> ElfError {
+    ElfError::Malformed(e.to_string())
 }
+
+/// The first bytes of a file that is not ELF, escaped and cut short, for a message.
+fn escape_start(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(8)];
+    if shown.is_empty() {
+        return "nothing: it is empty".to_owned();
+    }
+    format!("\"{}\"", shown.escape_ascii())
+}
+
+#[cfg(test)]
+mod tests;

@@ -42,18 +42,32 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is an ELF file whose header points past its end: a truncated copy. Caught
-    /// before `dlopen`, which could otherwise map pages past the end of the file and crash.
-    #[error("library {library}: truncated ELF file: {what} ends at byte {needed}, the file has {len}")]
-    Truncated {
+    /// The library could not be opened as an untrusted regular file.
+    #[error("library {library}: {source}")]
+    Unreadable {
         /// The library.
         library: PathBuf,
-        /// The part of the file that does not fit (`section headers`, `load segment 2`, …).
-        what: String,
-        /// Where that part ends.
-        needed: u64,
-        /// The file's length.
-        len: u64,
+        /// The check that failed.
+        source: crate::untrusted::UntrustedError,
+    },
+    /// The bytes copied (the ones that would be loaded) do not hash to the release's sha256.
+    #[error("library {library}: sha256 check failed for the bytes copied to load: the release says {expected}, they hash to {actual}")]
+    Checksum {
+        /// The library.
+        library: PathBuf,
+        /// The release's digest.
+        expected: String,
+        /// The copy's digest.
+        actual: String,
+    },
+    /// The ELF pre-check refused the file (nothing of it was run): not ELF, another machine,
+    /// not a shared object, truncated, no entry function.
+    #[error("library {library}: {source}")]
+    Elf {
+        /// The library.
+        library: PathBuf,
+        /// The check that failed.
+        source: super::ElfError,
     },
     /// `dlopen` refused the file (not an ELF file, wrong architecture, missing dependency…).
     #[error("library {library}: dlopen failed: {source}")]
@@ -150,6 +164,8 @@ pub enum Hook {
     Import,
     /// `health`.
     Health,
+    /// `tick`: periodic work.
+    Tick,
 }
 
 impl fmt::Display for Hook {
@@ -160,6 +176,7 @@ impl fmt::Display for Hook {
             Hook::Export => "export_state",
             Hook::Import => "import_state",
             Hook::Health => "health",
+            Hook::Tick => "tick",
         })
     }
 }

@@ -134,6 +134,22 @@ impl Instance {
         Ok(bytes)
     }
 
+    /// Runs the app's periodic work (the `tick` hook); `Ok` when the app has none.
+    pub fn tick(&self) -> Result<(), HookError> {
+        let Some(tick) = self.plugin.hooks.tick else {
+            return Ok(());
+        };
+        let mut err = OwnedBuf::EMPTY;
+        // SAFETY: as in `handle`; `tick` comes from this plugin's descriptor; `err` is our
+        // local, valid for writes.
+        let status = unsafe { tick(self.app.as_ptr(), &mut err) };
+        if status != STATUS_OK {
+            return Err(failure(&self.plugin, Hook::Tick, status, err));
+        }
+        free(&self.plugin, err);
+        Ok(())
+    }
+
     /// Asks the app whether it is healthy (the `health` hook).
     pub fn health(&self) -> Result<(), HookError> {
         let mut err = OwnedBuf::EMPTY;

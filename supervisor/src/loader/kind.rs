@@ -16,15 +16,16 @@ const AR_MAGIC: &[u8] = b"!<arch>\n";
 /// Refuses a path that is missing or names a static archive; anything else is left to the
 /// copy, the ELF check and `dlopen`.
 pub(crate) fn check(library: &Path) -> Result<(), LoadError> {
-    let mut file = match std::fs::File::open(library) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // Opened as an untrusted file: a FIFO or a device is not even opened for reading here.
+    let mut file = match crate::untrusted::open(library, None, u64::MAX) {
+        Ok(opened) => opened.file,
+        Err(e) if e.is_missing() => {
             return Err(LoadError::NotFound {
                 library: library.to_owned(),
                 rlib: sibling_rlib(library),
             })
         }
-        // Other I/O errors (permissions, a directory…) are the copy's to report.
+        // Other refusals (a FIFO, a directory, permissions…) are the copy's to report.
         Err(_) => return Ok(()),
     };
     let mut head = [0u8; 8];

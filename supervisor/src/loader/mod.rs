@@ -14,11 +14,13 @@
 //!
 //! # Trust
 //! Loading a library runs its initialisers and every later call runs its code: "conceptually
-//! the same as calling an unknown foreign function" (libloading). The supervisor exists to run
-//! this code, so [`Plugin::load`] is a safe function; what it trusts is the release volume
-//! (checksums and signatures are checked by the caller before loading). A plugin that lies
-//! about its descriptor, or breaks the ABI rules, can crash the process; one that merely errs
-//! or panics in a hook cannot.
+//! the same as calling an unknown foreign function" (libloading). So [`Plugin::load`] is an
+//! `unsafe fn`; inside this crate the daemon loads only releases that passed the volume's
+//! checks, and inspection of anything else ([`crate::inspect`]) loads it in a child process.
+//! Before anything is opened, the loader hashes the bytes it copies (the bytes loaded are the
+//! bytes hashed) and pre-checks them ([`precheck`], no code run). A plugin that lies about its
+//! descriptor, or breaks the ABI rules, can crash the process; one that merely errs or panics
+//! in a hook cannot.
 
 mod copy;
 mod elf;
@@ -26,14 +28,32 @@ mod error;
 mod instance;
 mod kind;
 
+pub use elf::{ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
+
+/// Pre-checks a library file without running any of it: opened as an untrusted regular file
+/// (at most [`crate::untrusted::MAX_LIBRARY`] bytes), read with the `object` crate. See
+/// [`ElfFacts`] for what it learns and [`ElfError`] for what it refuses.
+pub fn precheck(library: &Path) -> Result<ElfFacts, LoadError> {
+    kind::check(library)?;
+    let opened = crate::untrusted::open(library, None, crate::untrusted::MAX_LIBRARY).map_err(|e| {
+        LoadError::Unreadable {
+            library: library.to_owned(),
+            source: e,
+        }
+    })?;
+    elf::precheck(&opened.file).map_err(|source| LoadError::Elf {
+        library: library.to_owned(),
+        source,
+    })
+}
 
 use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
-    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, ABI_MAGIC,
-    ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
+    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, TickFn,
+    ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -68,7 +88,7 @@ unsafe fn app_label(ptr: *const Descriptor, size: u32) -> Option<String> {
 }
 
 /// What a plugin says about itself, copied out of its descriptor.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PluginInfo {
     /// App name, the same across all versions of one app.
     pub name: String,
@@ -86,10 +106,16 @@ pub struct PluginInfo {
     pub table_upgrades: Vec<u32>,
     /// Older table schemas it downgrades records to.
     pub table_downgrades: Vec<u32>,
+    /// How often it wants its `tick` hook called, in milliseconds (0: it has none).
+    pub tick_interval_ms: u32,
     /// The ABI version it was built against.
     pub abi_version: u32,
     /// Where it was loaded from (the release volume, not the private copy).
     pub library: PathBuf,
+    /// The SHA-256 (lowercase hex) of the bytes that were loaded; empty for an app compiled
+    /// into this binary.
+    #[serde(default)]
+    pub sha256: String,
 }
 
 /// What a release promises about its library (from its manifest); `None` checks nothing.
@@ -101,6 +127,8 @@ pub struct Expect {
     pub version: Option<String>,
     /// The state schema.
     pub state_schema: Option<u32>,
+    /// The library's SHA-256 (lowercase hex), checked against the bytes copied and loaded.
+    pub sha256: Option<String>,
 }
 
 impl Expect {
@@ -120,6 +148,7 @@ pub(crate) struct Hooks {
     pub(crate) health: HealthFn,
     pub(crate) destroy: DestroyFn,
     pub(crate) free_buffer: FreeBufferFn,
+    pub(crate) tick: Option<TickFn>,
 }
 
 impl Hooks {
@@ -132,6 +161,7 @@ impl Hooks {
             health: d.health,
             destroy: d.destroy,
             free_buffer: d.free_buffer,
+            tick: d.tick.filter(|_| d.tick_interval_ms > 0),
         }
     }
 }
@@ -155,38 +185,65 @@ pub struct Plugin {
 type EntryFn = unsafe extern "C" fn() -> *const Descriptor;
 
 impl Plugin {
-    /// Loads a plugin: copies `library` into `run_dir` under a fresh name, `dlopen`s the copy
-    /// (`RTLD_NOW | RTLD_LOCAL`: every symbol resolved now, none shared with other versions),
-    /// removes the copy (the mapping stays), and checks the descriptor against the ABI and
-    /// against `expect`. See the module docs for what loading trusts.
-    pub fn load(library: &Path, run_dir: &Path, expect: &Expect) -> Result<Arc<Plugin>, LoadError> {
-        let copy_error = |source| LoadError::Copy {
+    /// Loads a plugin: copies `library` into `run_dir` under a fresh name (hashing the bytes
+    /// as they are copied), checks the copy's sha256 against `expect`, pre-checks the copy's
+    /// ELF headers ([`precheck`]), `dlopen`s the copy (`RTLD_NOW | RTLD_LOCAL`: every symbol
+    /// resolved now, none shared with other versions), removes it (the mapping stays), and
+    /// checks the descriptor against the ABI and against `expect`.
+    ///
+    /// # Safety
+    /// Opening a library runs its constructors, and every later call through the plugin runs
+    /// its code: the library must be a molt app built with `molt_abi::export_app!` that keeps
+    /// the ABI's rules (see the module docs, "Trust"). Code that merely errs or panics in a
+    /// hook is caught; a constructor that exits, crashes or hangs takes the caller with it, so
+    /// inspect libraries you do not trust with [`crate::inspect`], in a child process.
+    pub unsafe fn load(library: &Path, run_dir: &Path, expect: &Expect) -> Result<Arc<Plugin>, LoadError> {
+        Self::load_trusted(library, run_dir, expect)
+    }
+
+    /// [`Plugin::load`] for this crate's own callers, which load only what they are meant to
+    /// run: a release that passed the volume's checks (the daemon), or a library inside the
+    /// inspector's child process, whose crash is a refusal.
+    pub(crate) fn load_trusted(
+        library: &Path,
+        run_dir: &Path,
+        expect: &Expect,
+    ) -> Result<Arc<Plugin>, LoadError> {
+        kind::check(library)?;
+        let copy = RunCopy::create(library, run_dir).map_err(|source| LoadError::Copy {
             library: library.to_owned(),
             run_dir: run_dir.to_owned(),
             source,
-        };
-        kind::check(library)?;
-        let copy = RunCopy::create(library, run_dir).map_err(copy_error)?;
-        if let Err(past) = elf::check_extent(copy.path()).map_err(copy_error)? {
-            return Err(LoadError::Truncated {
-                library: library.to_owned(),
-                what: past.what,
-                needed: past.needed,
-                len: past.len,
-            });
+        })?;
+        if let Some(expected) = &expect.sha256 {
+            if !expected.eq_ignore_ascii_case(copy.sha256()) {
+                return Err(LoadError::Checksum {
+                    library: library.to_owned(),
+                    expected: expected.clone(),
+                    actual: copy.sha256().to_owned(),
+                });
+            }
         }
+        let facts = elf::precheck(copy.file()).map_err(|source| LoadError::Elf {
+            library: library.to_owned(),
+            source,
+        })?;
         // SAFETY: opening a library runs its initialisers. The copy is a file no one else
-        // writes (a fresh name in our run directory), checked above not to map past its end;
-        // its code is trusted as the release it belongs to (module docs, "Trust").
+        // writes (a fresh name in our run directory, mode 0500), whose bytes are the ones just
+        // hashed, checked above to be a shared object for this machine that does not map past
+        // its end and exports the entry symbol as a function; its code is trusted as the
+        // release it belongs to (`load`'s contract, module docs "Trust").
         let lib = unsafe { Library::open(Some(copy.path()), RTLD_NOW | RTLD_LOCAL) }.map_err(|source| {
             LoadError::Open {
                 library: library.to_owned(),
                 source,
             }
         })?;
+        let sha256 = copy.sha256().to_owned();
         drop(copy);
-        // SAFETY: `EntryFn` is the type `export_app!` gives `molt_app_descriptor`. The symbol
-        // is dereferenced to a plain pointer used only below, while `lib` is alive.
+        // SAFETY: `EntryFn` is the type `export_app!` gives `molt_app_descriptor`, which the
+        // pre-check found to be a function. The symbol is dereferenced to a plain pointer used
+        // only below, while `lib` is alive.
         let entry: EntryFn =
             *unsafe { lib.get::<EntryFn>(ENTRY_SYMBOL) }.map_err(|source| LoadError::MissingSymbol {
                 library: library.to_owned(),
@@ -196,9 +253,10 @@ impl Plugin {
         // which holds its code, is alive.
         let descriptor = unsafe { entry() };
         // SAFETY: `descriptor` comes straight from the entry symbol of the live `lib`.
-        let plugin = unsafe { Self::checked(descriptor, library, lib) }?;
+        let mut plugin = unsafe { Self::checked(descriptor, library, lib) }?;
+        plugin.info.sha256 = sha256;
         plugin.expect(expect)?;
-        tracing::debug!(plugin = %plugin.id, "loaded");
+        tracing::debug!(plugin = %plugin.id, constructors = facts.constructors, "loaded");
         Ok(Arc::new(plugin))
     }
 
@@ -298,8 +356,10 @@ impl Plugin {
             table_schema: d.table_schema,
             table_upgrades: d.table_upgrades.as_slice().to_vec(),
             table_downgrades: d.table_downgrades.as_slice().to_vec(),
+            tick_interval_ms: if d.tick.is_some() { d.tick_interval_ms } else { 0 },
             abi_version: d.abi_version,
             library,
+            sha256: String::new(),
         };
         let file = info.library.file_name().map(Path::new).unwrap_or(&info.library);
         let id = format!("{} {} ({})", info.name, info.version, file.display());

@@ -14,7 +14,7 @@ use anyhow::{ensure, Context};
 use molt_abi::{App, Request};
 use molt_supervisor::engine::{Engine, EngineConfig};
 use molt_supervisor::front::{Front, Reply, Service, StaticApp};
-use molt_supervisor::loader::{Expect, Plugin};
+use molt_supervisor::loader::Expect;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -92,7 +92,8 @@ pub fn run(
     plan: Plan,
     mut tick: impl FnMut(),
 ) -> anyhow::Result<BoundaryResult> {
-    let plugin = Plugin::load(counter_v1, run_dir, &Expect::any()).context("loading counter v1")?;
+    let plugin =
+        molt_tests::drive::load_file(counter_v1, run_dir, &Expect::any()).context("loading counter v1")?;
     let engine = Engine::start(plugin, None, EngineConfig::default()).context("starting counter v1")?;
     let counter = counter_v1::Counter::create().map_err(|e| anyhow::anyhow!("counter: {e}"))?;
     let abi: Arc<dyn Service> = Arc::new(Engined(engine));

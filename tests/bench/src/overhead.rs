@@ -8,7 +8,7 @@ use crate::stats::median;
 use anyhow::Context;
 use molt_abi::{App, Request};
 use molt_supervisor::engine::{Engine, EngineConfig};
-use molt_supervisor::loader::{Expect, Plugin};
+use molt_supervisor::loader::Expect;
 use serde::Serialize;
 use std::hint::black_box;
 use std::path::Path;
@@ -39,7 +39,8 @@ pub fn run(
     calls: u64,
     mut tick: impl FnMut(),
 ) -> anyhow::Result<OverheadResult> {
-    let plugin = Plugin::load(counter_v1, run_dir, &Expect::any()).context("loading counter v1")?;
+    let plugin =
+        molt_tests::drive::load_file(counter_v1, run_dir, &Expect::any()).context("loading counter v1")?;
     let instance = plugin.create().context("creating a counter")?;
     let engine = Engine::start(plugin, None, EngineConfig::default()).context("starting counter v1")?;
     let direct = counter_v1::Counter::create().map_err(|e| anyhow::anyhow!("counter: {e}"))?;

@@ -58,8 +58,8 @@ pub fn run(
     sizes: &[Size],
     mut tick: impl FnMut(&str),
 ) -> anyhow::Result<Vec<SizeResult>> {
-    let v1 = Plugin::load(kv_v1, run_dir, &Expect::any()).context("loading kv v1")?;
-    let v2 = Plugin::load(kv_v2, run_dir, &Expect::any()).context("loading kv v2")?;
+    let v1 = molt_tests::drive::load_file(kv_v1, run_dir, &Expect::any()).context("loading kv v1")?;
+    let v2 = molt_tests::drive::load_file(kv_v2, run_dir, &Expect::any()).context("loading kv v2")?;
     sizes
         .iter()
         .map(|size| one_size(&v1, &v2, size, &mut tick))

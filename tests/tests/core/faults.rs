@@ -2,7 +2,7 @@
 //! running version keeps serving with its exact state.
 
 use molt_supervisor::engine::{Cause, Engine, EngineConfig, Step, SwapError};
-use molt_supervisor::loader::{Hook, HookErrorKind, LoadError};
+use molt_supervisor::loader::{ElfError, Hook, HookErrorKind, LoadError};
 use molt_tests::artifacts::plugin;
 use molt_tests::dir::TestDir;
 use molt_tests::drive::{call, get_text, load, post_n, try_load};
@@ -142,7 +142,17 @@ fn broken_libraries_are_refused_by_the_loader() {
     );
 
     let err = try_load("fixture_no_entry", &run).unwrap_err();
-    assert!(matches!(err, LoadError::MissingSymbol { .. }), "{err}");
+    // Refused by the ELF pre-check, before anything was opened.
+    assert!(
+        matches!(
+            err,
+            LoadError::Elf {
+                source: ElfError::NoEntry,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(
         err.to_string()
             .contains(&plugin("fixture_no_entry").display().to_string()),

@@ -1,10 +1,10 @@
 //! What the loader refuses, and how it keeps `dlopen` away from the release volume.
 
 use molt_supervisor::engine::{Engine, EngineConfig};
-use molt_supervisor::loader::{Expect, LoadError, Plugin};
+use molt_supervisor::loader::{ElfError, Expect, LoadError};
 use molt_tests::artifacts::plugin;
 use molt_tests::dir::TestDir;
-use molt_tests::drive::{get_text, load, post_n};
+use molt_tests::drive::{get_text, load, load_file, post_n};
 
 #[test]
 fn reads_the_descriptor() {
@@ -29,27 +29,45 @@ fn non_elf_and_truncated_files_are_refused() {
     let dir = TestDir::new("not-a-library");
     let run = dir.mkdir("run");
     let text = dir.write("volume/libtext.so", "this is not a shared library\n");
-    let err = Plugin::load(&text, &run, &Expect::any()).unwrap_err();
-    assert!(matches!(err, LoadError::Open { .. }), "{err}");
+    let err = load_file(&text, &run, &Expect::any()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::Elf {
+                source: ElfError::NotElf { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains(&text.display().to_string()), "{err}");
 
     let whole = std::fs::read(plugin("counter_v1")).unwrap();
     let len = whole.len();
     for cut in [10, 100, 4096, len / 4, len / 2, len - 1] {
         let cut_file = dir.write(format!("volume/cut-{cut}/libcounter_v1.so"), &whole[..cut]);
-        let err = Plugin::load(&cut_file, &run, &Expect::any()).unwrap_err();
-        // The loader's own bounds check catches it, before `dlopen` could map pages past the
-        // end of the file (a SIGBUS on first touch).
-        assert!(matches!(err, LoadError::Truncated { .. }), "cut at {cut}: {err}");
+        let err = load_file(&cut_file, &run, &Expect::any()).unwrap_err();
+        // The ELF pre-check catches it, before `dlopen` could map pages past the end of the
+        // file (a SIGBUS on first touch).
+        assert!(
+            matches!(
+                err,
+                LoadError::Elf {
+                    source: ElfError::Truncated { .. },
+                    ..
+                }
+            ),
+            "cut at {cut}: {err}"
+        );
         assert!(err.to_string().contains(&cut_file.display().to_string()), "{err}");
     }
-    let missing = Plugin::load(&dir.join("volume/absent.so"), &run, &Expect::any()).unwrap_err();
+    let missing = load_file(&dir.join("volume/absent.so"), &run, &Expect::any()).unwrap_err();
     assert!(matches!(missing, LoadError::NotFound { .. }), "{missing}");
     assert!(missing.to_string().contains("crate-type"), "{missing}");
     // The rlib cargo builds beside the cdylib is named for what it is, and a crate built as an
     // rlib only (no `.so`) is told what to add to Cargo.toml.
     let rlib = plugin("counter_v1").with_extension("rlib");
-    let err = Plugin::load(&rlib, &run, &Expect::any()).unwrap_err();
+    let err = load_file(&rlib, &run, &Expect::any()).unwrap_err();
     assert!(matches!(err, LoadError::StaticLibrary { .. }), "{err}");
     assert!(
         err.to_string().contains("crate-type = [\"cdylib\", \"rlib\"]"),
@@ -59,7 +77,7 @@ fn non_elf_and_truncated_files_are_refused() {
         "volume/rlib-only/libcounter_v1.rlib",
         std::fs::read(&rlib).unwrap(),
     );
-    let err = Plugin::load(&only_rlib.with_extension("so"), &run, &Expect::any()).unwrap_err();
+    let err = load_file(&only_rlib.with_extension("so"), &run, &Expect::any()).unwrap_err();
     assert!(
         matches!(&err, LoadError::NotFound { rlib: Some(r), .. } if *r == only_rlib),
         "{err}"
@@ -80,9 +98,10 @@ fn the_manifest_must_match_the_descriptor() {
         name: Some(name.to_owned()),
         version: Some(version.to_owned()),
         state_schema: Some(schema),
+        sha256: None,
     };
-    assert!(Plugin::load(&v2, &run, &expect("counter", "2.0.0", 2)).is_ok());
-    let err = Plugin::load(&v2, &run, &expect("counter", "2.0.1", 2)).unwrap_err();
+    assert!(load_file(&v2, &run, &expect("counter", "2.0.0", 2)).is_ok());
+    let err = load_file(&v2, &run, &expect("counter", "2.0.1", 2)).unwrap_err();
     assert!(
         matches!(&err, LoadError::Mismatch { field: "version", .. }),
         "{err}"
@@ -92,9 +111,9 @@ fn the_manifest_must_match_the_descriptor() {
             .ends_with("version is 2.0.0, the release says 2.0.1"),
         "{err}"
     );
-    let err = Plugin::load(&v2, &run, &expect("kv", "2.0.0", 2)).unwrap_err();
+    let err = load_file(&v2, &run, &expect("kv", "2.0.0", 2)).unwrap_err();
     assert!(matches!(&err, LoadError::Mismatch { field: "name", .. }), "{err}");
-    let err = Plugin::load(&v2, &run, &expect("counter", "2.0.0", 1)).unwrap_err();
+    let err = load_file(&v2, &run, &expect("counter", "2.0.0", 1)).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -118,8 +137,8 @@ fn the_release_file_is_never_the_mapped_file() {
 
     // The same path loaded twice: two private copies, two independent libraries (dlopen of
     // the same path would have returned the first handle, with its statics).
-    let a = Plugin::load(&on_volume, &run, &Expect::any()).unwrap();
-    let b = Plugin::load(&on_volume, &run, &Expect::any()).unwrap();
+    let a = load_file(&on_volume, &run, &Expect::any()).unwrap();
+    let b = load_file(&on_volume, &run, &Expect::any()).unwrap();
     assert_eq!(
         std::fs::read_dir(&run).unwrap().count(),
         0,
@@ -158,6 +177,39 @@ fn a_library_outlives_every_instance_built_from_it() {
     assert_eq!(again.handle(&req).text(), "2");
     let err = again.export(7).unwrap_err();
     assert!(err.message.contains("cannot export state schema 7"), "{err}");
+}
+
+#[test]
+fn the_bytes_loaded_are_the_bytes_hashed() {
+    let dir = TestDir::new("exact-bytes");
+    let run = dir.mkdir("run");
+    let v1 = plugin("counter_v1");
+    let sha = molt_supervisor::manifest::sha256_file(&v1).unwrap();
+    let expect = |sha256: &str| Expect {
+        sha256: Some(sha256.to_owned()),
+        ..Expect::any()
+    };
+    let loaded = load_file(&v1, &run, &expect(&sha)).unwrap();
+    assert_eq!(
+        loaded.info().sha256,
+        sha,
+        "the digest of the copy that was opened"
+    );
+    // A library whose bytes differ from the release's digest (swapped on the volume after the
+    // release was verified) is refused: the copy is hashed, and the copy is what would load.
+    let other = molt_supervisor::manifest::sha256_file(&plugin("counter_v2")).unwrap();
+    let err = load_file(&v1, &run, &expect(&other)).unwrap_err();
+    assert!(matches!(err, LoadError::Checksum { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("the release says {other}, they hash to {sha}")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&run).unwrap().count(),
+        0,
+        "refused copies are removed"
+    );
 }
 
 #[test]

@@ -1,0 +1,68 @@
+//! What the authoring kit adds to a running supervisor: the `tick` hook across swaps.
+
+use super::*;
+use std::time::Instant;
+
+/// A sample of `/metrics`: the value of the line starting with `series ` (0 when absent).
+fn metric(http: &reqwest::blocking::Client, molt: &MoltProcess, series: &str) -> u64 {
+    let text = http
+        .get(molt.control_url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("GET /metrics: {e}\n{}", molt.log()));
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{series} ")))
+        .map_or(0, |v| v.trim().parse().expect("a metric value"))
+}
+
+#[test]
+fn ticks_run_on_the_serving_version_across_swaps_and_a_panicking_tick_is_contained() {
+    let env = Env::new("tick");
+    env.push(&plugin("counter_v1"));
+    let molt = env.start(Vec::<String>::new());
+    molt.wait_for_version("1.0.0");
+    let http = http();
+    incr(&http, &molt, 5, "1.0.0");
+
+    // Counter v1 has no tick hook: the count stays put.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(count(&http, &molt).0, 5);
+
+    // The ticking version takes over v1's state and ticks it forward by itself, through
+    // three contained panics (at 10, 20 and 30).
+    env.push(&plugin("fixture_tick"));
+    molt.wait_for_version("1.2.0-tick");
+    let deadline = Instant::now() + SHOW_TIMEOUT;
+    while count(&http, &molt).0 < 35 {
+        assert!(
+            Instant::now() < deadline,
+            "no ticks: {:?}\n{}",
+            count(&http, &molt),
+            molt.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, version) = count(&http, &molt);
+    assert_eq!(version, "1.2.0-tick", "the app served on through the panics");
+    assert!(metric(&http, &molt, "molt_ticks_total{result=\"ok\"}") >= 25);
+    assert!(metric(&http, &molt, "molt_ticks_total{result=\"failed\"}") >= 3);
+    let log = molt.log();
+    assert!(
+        log.contains("tick failed") && log.contains("fixture tick: panics on purpose at 10"),
+        "the panic is reported in the log:\n{log}"
+    );
+    assert!(!log.contains("stack backtrace"), "no backtrace:\n{log}");
+
+    // Back to v1: it keeps the ticked count, and nothing ticks any more.
+    ok(&["activate", "1.0.0", "--volume", &path(&env.volume), "--app", APP]);
+    molt.wait_for_version("1.0.0");
+    let kept = count(&http, &molt).0;
+    assert!(kept >= 35, "the ticked count survived the swap: {kept}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        count(&http, &molt),
+        (kept, "1.0.0".to_owned()),
+        "no tick after the swap away"
+    );
+    molt.terminate();
+}

@@ -1,0 +1,127 @@
+//! Libraries whose code is hostile. Inspection (`molt check`, `POST /releases`, which only
+//! stores) opens a library only in a child process with a deadline: a constructor that exits,
+//! aborts or hangs is a refusal, not an outage; an entry symbol that is no function, or an ELF
+//! for another machine, is refused before anything is opened.
+
+use super::*;
+use molt_supervisor::control::UploadInfo;
+
+/// An upload of `library` as counter `version` (schema 1), with its real sha256.
+fn upload_info(library: &Path, version: &str) -> UploadInfo {
+    UploadInfo {
+        app: APP.to_owned(),
+        version: version.to_owned(),
+        state_schema: 1,
+        abi: molt_abi::ABI_VERSION,
+        file: library.file_name().unwrap().to_string_lossy().into_owned(),
+        sha256: molt_supervisor::manifest::sha256_file(library).unwrap(),
+        signature: None,
+    }
+}
+
+/// Uploads `library` as counter `version` and returns the refusal's message.
+fn upload_refused(molt: &MoltProcess, library: &Path, version: &str) -> String {
+    match molt.control(None).upload(library, &upload_info(library, version)) {
+        Ok(outcome) => panic!("upload of {} was accepted: {outcome:?}", library.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn constructors_that_exit_abort_or_hang_are_refusals_not_outages() {
+    let case = Case::new("foreign-ctor");
+    let ctor = plugin("fixture_ctor");
+    for (behaviour, expected) in [
+        (
+            "exit",
+            "ended the inspecting process with exit status 3 before it could report",
+        ),
+        ("abort", "crashed the inspecting process with signal 6 (SIGABRT)"),
+        (
+            "hang",
+            "did not finish within 2s (does a constructor hang?); the inspecting process was killed",
+        ),
+    ] {
+        // `molt check`: the child dies or hangs, `molt check` refuses.
+        let stderr = refused(
+            &["check", &path(&ctor), "--timeout", "2s"],
+            &[("MOLT_FIXTURE_CTOR", behaviour)],
+        );
+        assert!(stderr.contains(expected), "{behaviour}: {stderr}");
+        assert!(stderr.contains(&path(&ctor)), "{behaviour}: {stderr}");
+
+        // An upload, only to be stored: the supervisor inspects it in a child and refuses.
+        let opts = case
+            .opts(["--inspect-timeout", "2s"])
+            .env("MOLT_FIXTURE_CTOR", behaviour);
+        let (molt, n) = case.serving(opts, 7);
+        let before = case.trees();
+        let message = upload_refused(&molt, &ctor, "2.0.0-ctor");
+        assert!(message.contains(expected), "{behaviour}: {message}");
+        assert!(
+            message.contains("counter 1.0.0 (libcounter_v1.so) still serving"),
+            "{message}"
+        );
+        let status = molt.status();
+        let refusal = status.last_refusal.expect("the refusal is in /status");
+        assert_eq!(
+            (refusal.release.as_str(), refusal.step.as_str()),
+            ("counter 2.0.0-ctor", "load")
+        );
+        still_serving(&molt, n);
+        assert_eq!(
+            case.trees(),
+            before,
+            "{behaviour}: nothing on the volume or in the state changed"
+        );
+        assert_eq!(molt.addrs.pid, status.pid, "the same process serves");
+        molt.terminate();
+    }
+    // The same library, without the hostile behaviour, is a plain app and checks fine; the
+    // report names its constructors.
+    let out = ok(&["check", &path(&ctor)]);
+    assert!(out.contains("constructors  3 (.init_array"), "{out}");
+}
+
+#[test]
+fn an_entry_symbol_that_is_an_int_is_refused_before_anything_is_opened() {
+    let case = Case::new("foreign-bogus-entry");
+    let bogus = plugin("fixture_bogus_entry");
+    let expected =
+        "its `molt_app_descriptor` symbol is a data object (STT_OBJECT), not a function: not a molt app";
+    let stderr = refused(&["check", &path(&bogus)], &[]);
+    assert!(stderr.contains(expected), "{stderr}");
+    let (molt, n) = case.serving(case.opts(Vec::<String>::new()), 5);
+    let before = case.trees();
+    let message = upload_refused(&molt, &bogus, "2.0.0-bogus-entry");
+    assert!(message.contains(expected), "{message}");
+    still_serving(&molt, n);
+    assert_eq!(case.trees(), before);
+}
+
+#[test]
+fn an_elf_for_another_machine_gets_its_own_message() {
+    let case = Case::new("foreign-machine");
+    // counter v1 with its e_machine rewritten: the same file, built "for" another machine.
+    let mut bytes = std::fs::read(plugin("counter_v1")).unwrap();
+    let other: u16 = if cfg!(target_arch = "aarch64") { 62 } else { 183 };
+    bytes[18..20].copy_from_slice(&other.to_le_bytes());
+    let foreign = case.dir.write("libforeign.so", &bytes);
+    let stderr = refused(&["check", &path(&foreign)], &[]);
+    let name = if cfg!(target_arch = "aarch64") {
+        "x86-64"
+    } else {
+        "aarch64"
+    };
+    assert!(
+        stderr.contains(&format!("built for {name} (64-bit), this supervisor runs on")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("No such file or directory"), "{stderr}");
+    let (molt, n) = case.serving(case.opts(Vec::<String>::new()), 3);
+    let before = case.trees();
+    let message = upload_refused(&molt, &foreign, "2.0.0-foreign");
+    assert!(message.contains(&format!("built for {name}")), "{message}");
+    still_serving(&molt, n);
+    assert_eq!(case.trees(), before);
+}
