@@ -1,16 +1,40 @@
 //! The traffic front: HTTP/1.1 on a socket the supervisor owns, so connections (keep-alive
 //! included) live across swaps. Each request is handed to a [`Service`] — the swap engine in
-//! production, a statically linked app in the benchmark's baseline — on the blocking pool, so
-//! a slow handler or a swap's pause never stalls the runtime's workers.
+//! production, a statically linked app in the benchmark's baseline.
+//!
+//! # Where the app runs (see docs/DESIGN.md, "The serving path")
+//! The common case calls the app **inline**, on the runtime worker that read the request: no
+//! thread hand-off, which is what a plain hyper or axum server does. Two things could make an
+//! inline call stall other connections, and each is bounded:
+//! - **A swap's pause.** [`Service::try_serve`] never waits for the gate: while a swap holds
+//!   or wants it, the request goes to tokio's blocking pool, where [`Service::serve`] queues on
+//!   the gate and is served by the new version once it opens. Nothing is refused, and the
+//!   workers keep accepting, reading and writing meanwhile.
+//! - **A handler that blocks** (sleeps, waits on a lock, computes for long). At most
+//!   `workers - 1` runtime workers may be inside the app inline at once ([`Inline`]); a request
+//!   that finds them all taken goes to the blocking pool instead. So however many handlers
+//!   block, at least one worker is never inside the app: it keeps accepting, reading requests
+//!   and sending them to the pool, and other connections keep being served. With one worker
+//!   (a current-thread runtime) nothing runs inline. `molt run` starts at least two workers.
+//!   One more hazard remains: tokio polls the sockets from whichever idle worker holds its
+//!   I/O driver, and a worker parked without it is not woken for I/O. If the worker that polled
+//!   the sockets blocks in the app, a watchdog thread notices the call within 10–20 ms and
+//!   wakes a parked worker, which takes over polling ([`crate::inline`]).
+//!
+//! Connections are accepted through [`crate::listener::Acceptor`] (a connection cap with a
+//! 503 past it, back-off on `EMFILE`), and hyper closes a connection that has not sent a
+//! complete request head within [`Limits::head_timeout`] of starting to wait for one.
 
-use crate::metrics::Metrics;
+use crate::inline::Inline;
+use crate::listener::Acceptor;
+use crate::metrics::{Dispatch, Metrics};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use molt_abi::{Header, Request, Response};
 use std::convert::Infallible;
@@ -24,8 +48,39 @@ pub const VERSION_HEADER: &str = "x-molt-version";
 
 /// What serves one request.
 pub trait Service: Send + Sync + 'static {
-    /// Serves one request; called from many threads at once.
+    /// Serves one request; called from many threads at once, on the blocking pool. May wait
+    /// (for a swap's pause).
     fn serve(&self, req: &Request<'_>) -> Reply;
+
+    /// Serves one request unless that would mean waiting for something other than the app
+    /// itself (a swap's pause): then `None`, and the front calls [`Service::serve`] on the
+    /// blocking pool instead. Called on runtime workers. The default serves at once, for
+    /// services that never wait.
+    fn try_serve(&self, req: &Request<'_>) -> Option<Reply> {
+        Some(self.serve(req))
+    }
+}
+
+/// The traffic listener's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once; past it a connection is answered 503 and closed.
+    pub max_connections: usize,
+    /// How long a connection may take to send a complete request head, counted from when it
+    /// starts waiting for one: on accept, and after each response on a keep-alive connection.
+    /// It is hyper's header-read timeout, which is also the keep-alive idle timeout: an idle
+    /// connection is closed after it (a slowloris client, too).
+    pub head_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// [`crate::listener::default_max_connections`] and 30 s.
+    fn default() -> Self {
+        Limits {
+            max_connections: crate::listener::default_max_connections(),
+            head_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// A response and the version of the app that produced it.
@@ -43,16 +98,27 @@ pub struct Front {
     service: Arc<dyn Service>,
     metrics: Option<Arc<Metrics>>,
     max_body: usize,
+    limits: Limits,
+    /// Runtime workers that may be inside the app at once; set when serving starts.
+    inline: Arc<Inline>,
 }
 
 impl Front {
-    /// A front for `service`, with a 16 MiB request body limit.
+    /// A front for `service`, with a 16 MiB request body limit and the default [`Limits`].
     pub fn new(service: Arc<dyn Service>) -> Self {
         Front {
             service,
             metrics: None,
             max_body: 16 << 20,
+            limits: Limits::default(),
+            inline: Arc::new(Inline::new(0)),
         }
+    }
+
+    /// Sets the listener's limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Counts requests by status in `metrics`.
@@ -68,32 +134,41 @@ impl Front {
     }
 
     /// Accepts connections on `listener` until `shutdown` completes, then stops accepting and
-    /// waits (up to `grace`) for in-flight requests to finish.
+    /// waits (up to `grace`) for in-flight requests to finish. Must run on the runtime whose
+    /// workers serve the connections: the inline bound is its worker count minus one.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
         grace: Duration,
     ) -> std::io::Result<()> {
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        self.inline = Arc::new(Inline::new(workers.saturating_sub(1)));
+        let _watchdog = if self.inline.max() > 0 {
+            Some(self.inline.watch(tokio::runtime::Handle::current())?)
+        } else {
+            None
+        };
+        let mut acceptor = Acceptor::new(listener, "app traffic", self.limits.max_connections);
+        tracing::debug!(
+            workers,
+            inline = self.inline.max(),
+            max_connections = acceptor.max_connections(),
+            head_timeout = ?self.limits.head_timeout,
+            "serving app traffic"
+        );
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(conn) => conn,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off, keep serving.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
+                admitted = acceptor.accept() => {
+                    let _ = admitted.stream.set_nodelay(true);
                     let front = self.clone();
                     let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(self.limits.head_timeout)
                         .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service_fn(move |req| {
+                        .serve_connection(TokioIo::new(admitted), service_fn(move |req| {
                             let front = front.clone();
                             async move { Ok::<_, Infallible>(front.respond(req).await) }
                         }));
@@ -107,7 +182,7 @@ impl Front {
                 () = &mut shutdown => break,
             }
         }
-        drop(listener);
+        drop(acceptor);
         if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
             tracing::warn!(?grace, "connections still open after the grace period");
         }
@@ -128,27 +203,29 @@ impl Front {
                 return self.finish(Response::new(status, text), None);
             }
         };
+        if let Some(slot) = self.inline.enter() {
+            let reply = with_request(&parts, &body, |request| self.service.try_serve(request));
+            drop(slot);
+            if let Some(reply) = reply {
+                self.count(Dispatch::Inline);
+                return self.finish(reply.response, Some(&reply.version));
+            }
+        }
+        self.count(Dispatch::Pool);
         let service = Arc::clone(&self.service);
         let served = tokio::task::spawn_blocking(move || {
-            let headers: Vec<Header<'_>> = parts
-                .headers
-                .iter()
-                .map(|(name, value)| Header::new(name.as_str().as_bytes(), value.as_bytes()))
-                .collect();
-            let request = Request::new(
-                parts.method.as_str(),
-                parts.uri.path(),
-                parts.uri.query().unwrap_or(""),
-                &headers,
-                &body,
-            );
-            service.serve(&request)
+            with_request(&parts, &body, |request| service.serve(request))
         })
         .await;
         match served {
-            // No version (nothing serves yet): no header, rather than an empty one.
-            Ok(reply) => self.finish(reply.response, Some(&*reply.version).filter(|v| !v.is_empty())),
+            Ok(reply) => self.finish(reply.response, Some(&reply.version)),
             Err(e) => self.finish(Response::new(500, format!("request task failed: {e}\n")), None),
+        }
+    }
+
+    fn count(&self, dispatch: Dispatch) {
+        if let Some(metrics) = &self.metrics {
+            metrics.record_dispatch(dispatch);
         }
     }
 
@@ -166,11 +243,34 @@ impl Front {
                 headers.append(name, value);
             }
         }
+        // No version (nothing serves yet): no header, rather than an empty one.
+        let version = version.filter(|v| !v.is_empty());
         if let Some(version) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
             headers.insert(VERSION_HEADER, version);
         }
         out
     }
+}
+
+/// Calls `f` with the app's view of a request: borrowed method, path, query, headers, body.
+fn with_request<T>(
+    parts: &hyper::http::request::Parts,
+    body: &Bytes,
+    f: impl FnOnce(&Request<'_>) -> T,
+) -> T {
+    let headers: Vec<Header<'_>> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| Header::new(name.as_str().as_bytes(), value.as_bytes()))
+        .collect();
+    let request = Request::new(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query().unwrap_or(""),
+        &headers,
+        body,
+    );
+    f(&request)
 }
 
 /// Serves an app linked into the binary, with no ABI boundary: the benchmark's baseline.
@@ -194,6 +294,115 @@ impl<A: molt_abi::App> Service for StaticApp<A> {
         Reply {
             response: self.app.handle(req),
             version: Arc::clone(&self.version),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Hello;
+
+    impl Service for Hello {
+        fn serve(&self, _req: &Request<'_>) -> Reply {
+            Reply {
+                response: Response::ok("hello"),
+                version: Arc::from("test"),
+            }
+        }
+    }
+
+    async fn start(limits: Limits) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let front = Front::new(Arc::new(Hello)).with_limits(limits);
+        tokio::spawn(front.serve(
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        (addr, stop)
+    }
+
+    async fn read_all(stream: &mut tokio::net::TcpStream) -> String {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut out))
+            .await
+            .expect("the server should answer or close, not hang")
+            .ok();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_never_finishes_its_head_is_closed() {
+        let (addr, _stop) = start(Limits {
+            max_connections: 16,
+            head_timeout: Duration::from_millis(300),
+        })
+        .await;
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        let answer = read_all(&mut slow).await;
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+        // An idle keep-alive connection is closed the same way, after its last answer.
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_all(&mut idle).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("hello"), "{answer}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_the_connection_cap_a_client_gets_503() {
+        let (addr, _stop) = start(Limits {
+            max_connections: 1,
+            head_timeout: Duration::from_secs(30),
+        })
+        .await;
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        first
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 17];
+        first.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200 OK\r\n");
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        second
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_all(&mut second).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.contains("app traffic is at its cap of 1 open connections"),
+            "{answer}"
+        );
+        drop(first);
+        // The place is free again.
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+            third
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let answer = read_all(&mut third).await;
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "{answer}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

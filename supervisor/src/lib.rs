@@ -17,7 +17,10 @@
 //! - [`volume`]: the release volume: releases, the `current` pointer, atomic pushes.
 //! - [`signing`]: ed25519 keys, signed manifests, the trust check before a library is opened.
 //! - [`snapshot`]: state snapshots that outlive the process.
+//! - [`tables`]: app state the supervisor owns (ABI version 2), shared by every version.
 //! - [`front`]: the HTTP/1.1 front that serves app traffic.
+//! - [`inline`]: the bound on app calls made on runtime workers, and its watchdog.
+//! - [`listener`]: accepting connections under a cap, backing off on accept errors.
 //! - [`control`]: the control API (status, metrics, upload, activate, rollback).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`watcher`]: notices when `current` changes on the volume (inotify, or polling).
@@ -32,13 +35,16 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod front;
+pub mod inline;
 pub mod inspect;
+pub mod listener;
 #[allow(unsafe_code)]
 pub mod loader;
 pub mod manifest;
 pub mod metrics;
 pub mod signing;
 pub mod snapshot;
+pub mod tables;
 pub mod untrusted;
 pub mod volume;
 pub mod watcher;

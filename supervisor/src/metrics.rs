@@ -9,6 +9,7 @@
 //! | `molt_swap_pause_seconds` | histogram | |
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
+//! | `molt_http_dispatch_total` | counter | `path`: `inline` (on a runtime worker), `pool` (blocking pool) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
 //! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
@@ -60,6 +61,15 @@ impl SwapResult {
             SwapResult::RolledBack => "rolled_back",
         }
     }
+}
+
+/// Where the front ran a request, as counted in `molt_http_dispatch_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// On the runtime worker that read it (the common case).
+    Inline,
+    /// On the blocking pool: a swap held the gate, or the inline bound was reached.
+    Pool,
 }
 
 /// What woke the volume watcher, as counted in `molt_watch_wakeups_total`.
@@ -122,6 +132,7 @@ pub struct Metrics {
     snapshots_ok: AtomicU64,
     snapshots_failed: AtomicU64,
     wakeups: [AtomicU64; 2],
+    dispatch: [AtomicU64; 2],
     ticks: [AtomicU64; 3],
     active: Mutex<Option<(String, String)>>,
     started: f64,
@@ -144,6 +155,7 @@ impl Metrics {
             snapshots_ok: AtomicU64::new(0),
             snapshots_failed: AtomicU64::new(0),
             wakeups: Default::default(),
+            dispatch: Default::default(),
             ticks: Default::default(),
             active: Mutex::new(None),
             started: SystemTime::now()
@@ -201,6 +213,19 @@ impl Metrics {
             &self.snapshots_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts where one request ran.
+    pub fn record_dispatch(&self, dispatch: Dispatch) {
+        self.dispatch[dispatch as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests run inline and on the blocking pool so far.
+    pub fn dispatches(&self) -> (u64, u64) {
+        (
+            self.dispatch[Dispatch::Inline as usize].load(Ordering::Relaxed),
+            self.dispatch[Dispatch::Pool as usize].load(Ordering::Relaxed),
+        )
     }
 
     /// Counts one wake-up of the volume watcher.
@@ -273,6 +298,13 @@ impl Metrics {
              molt_snapshots_total{{result=\"ok\"}} {}\nmolt_snapshots_total{{result=\"failed\"}} {}",
             self.snapshots_ok.load(Ordering::Relaxed),
             self.snapshots_failed.load(Ordering::Relaxed)
+        );
+        let (inline, pool) = self.dispatches();
+        let _ = writeln!(
+            out,
+            "# HELP molt_http_dispatch_total App requests by where they ran: inline on a runtime worker, or on the blocking pool.\n\
+             # TYPE molt_http_dispatch_total counter\n\
+             molt_http_dispatch_total{{path=\"inline\"}} {inline}\nmolt_http_dispatch_total{{path=\"pool\"}} {pool}"
         );
         let _ = writeln!(
             out,

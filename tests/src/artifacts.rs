@@ -18,12 +18,14 @@
 //! | `counter_v2` | sample app: per-key counters, schema 2; imports 1, exports 2 and 1 |
 //! | `counter_v3` | sample app: per-key counters with update counts, schema 3; imports 2 (not 1), exports 3 and 2 |
 //! | `kv_v1`, `kv_v2` | sample key-value app, two versions |
+//! | `kv_v3`, `kv_v4` | the key-value app on host-owned tables; v4 adds a write counter to each record |
 //! | `fixture_abort_import` | `2.0.0-abort-import`: its import hook aborts the process |
 //! | `fixture_panic_import` | `2.0.0-panic-import`: its import hook panics |
 //! | `fixture_error_import` | `2.0.0-error-import`: its import hook returns an error |
 //! | `fixture_hang_import` | `2.0.0-hang-import`: its import hook sleeps for an hour |
 //! | `fixture_wrong_schema` | `3.0.0-wrong-schema`: schema 3 only, cannot take over from v1 |
 //! | `fixture_wrong_abi` | `2.0.0-wrong-abi`: claims ABI version 999 |
+//! | `fixture_bad_record` | `4.0.0-bad-record`: kv on tables whose upgrade hook refuses the key `poison` |
 //! | `fixture_abi_v1` | `1.5.0-abi-v1`: a schema-1 counter publishing an ABI version 1 descriptor |
 //! | `fixture_no_entry` | `2.0.0-no-entry`: a library without the entry symbol |
 //! | `fixture_panic_handle` | `1.1.0-panic-handle`: counter v1 whose `GET /boom` panics |
@@ -32,6 +34,7 @@
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
 //! | `fixture_ctor` | `2.0.0-ctor`: a constructor that exits, aborts or hangs (`MOLT_FIXTURE_CTOR`) |
 //! | `fixture_bogus_entry` | `2.0.0-bogus-entry`: no molt app; `molt_app_descriptor` is an `int` |
+//! | `fixture_block_handle` | `1.1.0-block-handle`: counter v1 whose `POST /block` waits for `POST /release`, `GET /sleep` sleeps 1 s |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

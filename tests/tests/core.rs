@@ -7,7 +7,9 @@
 //! - `faults`: every faulty fixture is refused with an error that names it and the failed
 //!   step, and the running version keeps serving with its exact state;
 //! - `loader`: what the loader refuses (non-ELF, truncated, wrong ABI, no entry symbol, a
-//!   manifest mismatch) and how it keeps the release volume out of reach of `dlopen`.
+//!   manifest mismatch) and how it keeps the release volume out of reach of `dlopen`;
+//! - `tables`: host-owned tables across code-only swaps, record schema changes under writes,
+//!   rollbacks, and a record the hook refuses.
 
 #[path = "core/faults.rs"]
 mod faults;
@@ -15,3 +17,5 @@ mod faults;
 mod loader;
 #[path = "core/swap.rs"]
 mod swap;
+#[path = "core/tables.rs"]
+mod tables;

@@ -14,7 +14,8 @@
 //! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
 //!   and upload paths) before the library is opened, and a key rotation;
 //! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;
-//! - `serving`: the volume watcher is not woken by reads of `current`;
+//! - `serving`: the volume watcher is not woken by reads of `current`; handlers that block
+//!   (a fixture whose handlers wait or sleep) do not stop other connections being served;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first;
 //! - `confirmed`: `molt push/activate --volume` wait for the supervisors: a refusal exits 1,

@@ -10,6 +10,7 @@
 //! - [`preload`]: `POST /preload` ([`PRELOAD_LIMIT`], [`preload_value`], parallel fill)
 //! - [`reader`]: the little-endian [`Reader`] import uses
 //! - `route`: [`Store::handle_key`], the `/kv/{key}` routes every version answers alike
+//! - [`tabled`]: the same app on host-owned tables (kv v3 and v4, molt ABI version 2)
 
 mod lock;
 pub mod preload;
@@ -17,6 +18,7 @@ pub mod reader;
 mod route;
 pub mod shard;
 pub mod store;
+pub mod tabled;
 
 pub use preload::{preload_value, PRELOAD_LIMIT};
 pub use reader::Reader;

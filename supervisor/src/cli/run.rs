@@ -90,11 +90,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         trusted_keys,
         ..RunConfig::new(args.volume, args.app)
     };
+    // At least two workers: the front lets all but one call the app inline, so one is always
+    // free to accept and read while a handler blocks (see `front`).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .thread_name("molt")
-        // Requests run on the blocking pool (see `front`); cap it so a burst cannot leave
-        // hundreds of idle threads behind.
+        // Requests go to the blocking pool only during a swap's pause or past the inline bound
+        // (see `front`); cap it so a burst cannot leave hundreds of idle threads behind.
         .max_blocking_threads(64)
         .build()
         .context("cannot start the async runtime")?;

@@ -6,6 +6,16 @@ use molt_abi::{Request, Response};
 use std::sync::Arc;
 
 impl Service for Supervisor {
+    fn try_serve(&self, req: &Request<'_>) -> Option<Reply> {
+        match self.engine.get() {
+            Some(engine) => engine.try_handle(req).map(|served| Reply {
+                response: served.response,
+                version: served.version,
+            }),
+            None => Some(self.serve(req)),
+        }
+    }
+
     fn serve(&self, req: &Request<'_>) -> Reply {
         match self.engine.get() {
             Some(engine) => {

@@ -41,6 +41,8 @@ pub enum Step {
     Export,
     /// The new version's `import_state`.
     Import,
+    /// Checking that every table record converts to the new version's record schema.
+    Tables,
     /// A fresh instance's `create` (only when an engine starts without state).
     Create,
 }
@@ -52,6 +54,7 @@ impl fmt::Display for Step {
             Step::Drain => "drain",
             Step::Export => "export",
             Step::Import => "import",
+            Step::Tables => "tables",
             Step::Create => "create",
         })
     }
@@ -88,6 +91,33 @@ pub enum Cause {
         /// Schemas the plugin can import.
         imports: Vec<u32>,
     },
+    /// The target keeps no tables, and records are in them.
+    #[error(
+        "it keeps no tables, and the tables hold {records} records (state is never dropped: \
+         a version that keeps tables must take over)"
+    )]
+    TablesDropped {
+        /// Records in the tables.
+        records: u64,
+    },
+    /// The table records are in a schema the target cannot read, and no hook converts them.
+    #[error(
+        "the table records are in schema {from}, the target keeps schema {to}; it upgrades \
+         records from {upgrades:?} and the running version downgrades them to {downgrades:?}"
+    )]
+    NoTableConversion {
+        /// The records' schema.
+        from: u32,
+        /// The target's record schema.
+        to: u32,
+        /// Schemas the target's `upgrade_record` converts from.
+        upgrades: Vec<u32>,
+        /// Schemas the running version's `downgrade_record` converts to.
+        downgrades: Vec<u32>,
+    },
+    /// A record hook refused a record (the key is named); the tables are untouched.
+    #[error(transparent)]
+    Record(Box<crate::tables::RecordFailure>),
     /// A rollback was asked for, but no earlier version is kept.
     #[error("no earlier version is kept to roll back to")]
     NoPrevious,
@@ -122,6 +152,12 @@ pub enum Cause {
         /// The hook.
         hook: Hook,
     },
+}
+
+impl From<crate::tables::RecordFailure> for Cause {
+    fn from(failure: crate::tables::RecordFailure) -> Self {
+        Cause::Record(Box::new(failure))
+    }
 }
 
 /// A refused start, swap, rollback or state export.

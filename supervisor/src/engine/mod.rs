@@ -32,6 +32,7 @@ mod error;
 mod generations;
 mod pause;
 mod swap;
+mod tables;
 #[cfg(test)]
 mod test_apps;
 #[cfg(test)]
@@ -40,10 +41,11 @@ mod tick;
 
 pub use error::{Action, Cause, Step, SwapError};
 pub use pause::Steps;
-pub use swap::SwapReport;
+pub use swap::{SwapReport, TablesReport};
 pub use tick::Ticked;
 
 use crate::loader::{Hook, HookError, Instance, Plugin};
+use crate::tables::TableStore;
 use generations::Generations;
 use molt_abi::{Request, Response};
 use parking_lot::{Mutex, RwLock};
@@ -118,15 +120,29 @@ pub struct Engine {
     swapping: Mutex<()>,
     /// Replaced versions kept for rollback.
     history: Mutex<Generations>,
+    /// The app's tables (ABI version 2): every version is handed the same store.
+    tables: Arc<TableStore>,
     config: EngineConfig,
 }
 
 impl Engine {
     /// Starts serving `plugin`: a fresh instance (`create`), or one built from `initial` (e.g.
-    /// a snapshot), which the plugin must be able to import.
+    /// a snapshot), which the plugin must be able to import. Its tables start empty.
     pub fn start(
         plugin: Arc<Plugin>,
         initial: Option<State>,
+        config: EngineConfig,
+    ) -> Result<Engine, SwapError> {
+        Self::start_with_tables(plugin, initial, Arc::new(TableStore::new()), config)
+    }
+
+    /// [`Engine::start`] with the tables of `tables` (e.g. restored from a snapshot). Records
+    /// in another schema than the plugin's are converted before it serves (its upgrade hook);
+    /// a record that fails refuses the start, naming the key.
+    pub fn start_with_tables(
+        plugin: Arc<Plugin>,
+        initial: Option<State>,
+        tables: Arc<TableStore>,
         config: EngineConfig,
     ) -> Result<Engine, SwapError> {
         let fail = |step, cause| SwapError {
@@ -143,9 +159,11 @@ impl Engine {
         } else {
             Step::Create
         };
+        Self::adopt_tables(&tables, &plugin).map_err(|cause| fail(Step::Tables, cause))?;
         let p = Arc::clone(&plugin);
+        let store = Arc::clone(&tables);
         let built = match initial {
-            None => deadline::run(Hook::Create, timeout, move || p.create()),
+            None => deadline::run(Hook::Create, timeout, move || p.create_in(&store)),
             Some(state) if !plugin.info().imports.contains(&state.schema) => {
                 let imports = plugin.info().imports.clone();
                 let cause = Cause::CannotImport {
@@ -155,7 +173,7 @@ impl Engine {
                 return Err(fail(Step::Stage, cause));
             }
             Some(state) => deadline::run(Hook::Import, timeout, move || {
-                p.import(state.schema, &state.bytes)
+                p.import_in(&store, state.schema, &state.bytes)
             }),
         };
         let instance = built
@@ -167,8 +185,45 @@ impl Engine {
             current: Mutex::new(plugin),
             swapping: Mutex::new(()),
             history: Mutex::new(Generations::new(config.generations)),
+            tables,
             config,
         })
+    }
+
+    /// Makes `tables` readable by `plugin` before it serves: every record converted to its
+    /// record schema (through its upgrade hook), which becomes the store's.
+    fn adopt_tables(tables: &TableStore, plugin: &Arc<Plugin>) -> Result<(), Cause> {
+        let to = tables::schema_of(plugin);
+        let mut stale = std::collections::BTreeSet::new();
+        for table in tables.tables() {
+            table.batches(|batch| {
+                stale.extend(batch.iter().map(|(_, r)| r.schema).filter(|&s| s != to));
+                false
+            });
+        }
+        if !stale.is_empty() && to == 0 {
+            return Err(Cause::TablesDropped {
+                records: tables.records(),
+            });
+        }
+        for from in stale {
+            let conversion =
+                tables::conversion(from, None, plugin).ok_or_else(|| Cause::NoTableConversion {
+                    from,
+                    to,
+                    upgrades: plugin.info().table_upgrades.clone(),
+                    downgrades: Vec::new(),
+                })?;
+            tables.flip(Arc::new(conversion));
+            tables.finish_pending().map_err(Cause::from)?;
+        }
+        tables.set_schema(to);
+        Ok(())
+    }
+
+    /// The app's tables.
+    pub fn tables(&self) -> &Arc<TableStore> {
+        &self.tables
     }
 
     /// Serves one call on the active version. Callable from many threads at once; during a
@@ -180,6 +235,19 @@ impl Engine {
             response,
             version: Arc::clone(&active.version),
         }
+    }
+
+    /// Serves one call on the active version unless a swap holds or waits for the gate: then
+    /// `None` at once (the caller serves it with [`Engine::handle`] where waiting is allowed).
+    pub fn try_handle(&self, req: &Request<'_>) -> Option<Served> {
+        // parking_lot's writer marks the lock before it waits for readers to drain, so
+        // `try_read` fails from the moment a swap asks for the gate: no call overtakes it.
+        let active = self.gate.try_read()?;
+        let response = active.instance.handle(req);
+        Some(Served {
+            response,
+            version: Arc::clone(&active.version),
+        })
     }
 
     /// Exports the state in the running version's own schema (for a snapshot). Holds the

@@ -16,6 +16,8 @@ pub(crate) enum Mark {
     Paused,
     /// The gate is held: no call is in flight.
     Drained,
+    /// The table records written since staging are validated (a record schema change).
+    Validated,
     /// The running version's state is exported.
     Exported,
     /// The new version has imported it.
@@ -30,7 +32,7 @@ pub(crate) enum Mark {
 #[derive(Debug, Clone)]
 pub(crate) struct Timeline {
     started: Instant,
-    marks: [Cell<Option<Instant>>; 5],
+    marks: [Cell<Option<Instant>>; 6],
 }
 
 /// How long each step of a swap took.
@@ -38,11 +40,13 @@ pub(crate) struct Timeline {
 pub struct Steps {
     /// Staging, while traffic flows.
     pub stage: Duration,
-    /// From the first queued call to the moment traffic resumed: `drain + export + import +
-    /// switch`.
+    /// From the first queued call to the moment traffic resumed: `drain + tables + export +
+    /// import + switch`.
     pub pause: Duration,
     /// Waiting for in-flight calls.
     pub drain: Duration,
+    /// Validating the table records written since staging (a record schema change only).
+    pub tables: Duration,
     /// The old version's export.
     pub export: Duration,
     /// The new version's import.
@@ -100,7 +104,8 @@ impl Timeline {
             stage: between(Some(self.started), marks(Mark::Paused)),
             pause: between(marks(Mark::Paused), marks(Mark::Resumed)),
             drain: between(marks(Mark::Paused), marks(Mark::Drained)),
-            export: between(marks(Mark::Drained), marks(Mark::Exported)),
+            tables: between(marks(Mark::Drained), marks(Mark::Validated)),
+            export: between(marks(Mark::Validated), marks(Mark::Exported)),
             import: between(marks(Mark::Exported), marks(Mark::Imported)),
             switch: between(marks(Mark::Imported), marks(Mark::Resumed)),
         }
@@ -121,6 +126,7 @@ mod tests {
         t.mark_at(Mark::Paused, at);
         for (mark, ms) in [
             (Mark::Drained, 1),
+            (Mark::Validated, 0),
             (Mark::Exported, 2),
             (Mark::Imported, 3),
             (Mark::Resumed, 4),
@@ -142,7 +148,7 @@ mod tests {
         assert_eq!(steps.pause, 10 * MS, "pause = drain + export + import + switch");
         assert_eq!(
             steps.pause,
-            steps.drain + steps.export + steps.import + steps.switch
+            steps.drain + steps.tables + steps.export + steps.import + steps.switch
         );
         assert_eq!(timeline().pause(), steps.pause);
     }

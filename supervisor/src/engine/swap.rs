@@ -3,6 +3,7 @@
 use super::deadline::Worker;
 use super::error::{Action, Cause, Step, SwapError};
 use super::pause::{Mark, Steps, Timeline};
+use super::tables::{self, TablePlan};
 use super::{Active, Engine};
 use crate::loader::{Hook, Plugin};
 use std::sync::Arc;
@@ -18,9 +19,27 @@ pub struct SwapReport {
     pub schema: u32,
     /// Size of the exported state.
     pub state_bytes: usize,
+    /// The tables, when there are records in them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tables: Option<TablesReport>,
     /// How long each step took; `steps.pause` is what callers felt.
     #[serde(flatten)]
     pub steps: Steps,
+}
+
+/// What a swap did with the tables.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TablesReport {
+    /// Records in the tables.
+    pub records: u64,
+    /// Their key and value bytes.
+    pub bytes: u64,
+    /// The record schema before and after (equal: nothing moved).
+    pub schema: (u32, u32),
+    /// Records checked by the record hook while traffic flowed (a schema change).
+    pub validated: u64,
+    /// Records written meanwhile and checked in the pause.
+    pub validated_in_pause: usize,
 }
 
 impl Engine {
@@ -113,20 +132,46 @@ impl Engine {
             };
             return Err(fail(Step::Stage, cause));
         };
+        let store = Arc::clone(&self.tables);
+        let schema_before = store.schema();
+        let plan = tables::plan(&store, &running, &target).map_err(|cause| fail(Step::Stage, cause))?;
+        let validated = match &plan {
+            TablePlan::Convert(conversion) => {
+                tables::validate(&store, conversion).map_err(|cause| fail(Step::Tables, cause))?
+            }
+            TablePlan::Keep { .. } => 0,
+        };
         // The thread that will run export and import, started now rather than in the pause.
         // A first, empty job waits until the thread is up and parked on its queue.
         let worker = Worker::spawn("swap", Hook::Export)
             .and_then(|worker| worker.run(Hook::Export, timeout, || ()).map(|()| worker))
-            .map_err(|cause| fail(Step::Stage, cause))?;
+            .map_err(|cause| {
+                store.stop_tracking();
+                fail(Step::Stage, cause)
+            })?;
         stage_hook();
 
         // 2. Pause and drain: from here on new calls queue behind us.
         timeline.mark(Mark::Paused);
         let Some(mut gate) = self.gate.try_write_for(self.config.drain_timeout) else {
+            store.stop_tracking();
             let timeout = self.config.drain_timeout;
             return Err(fail(Step::Drain, Cause::DrainTimeout { timeout }));
         };
         timeline.mark(Mark::Drained);
+        // The last keys written while the change was validated; no call runs now. From here
+        // on, any failure stops tracking and leaves the tables as they are.
+        let unflipped = |cause| {
+            store.stop_tracking();
+            cause
+        };
+        let validated_in_pause = match &plan {
+            TablePlan::Convert(conversion) => store
+                .validate_written(conversion)
+                .map_err(|e| fail(Step::Tables, Cause::from(e)))?,
+            TablePlan::Keep { .. } => 0,
+        };
+        timeline.mark(Mark::Validated);
 
         // 3. Export; the running instance stays intact. On any error below, returning drops
         // the write guard: the gate reopens on the old instance.
@@ -134,7 +179,7 @@ impl Engine {
         let bytes = worker
             .run(Hook::Export, timeout, move || old.export(schema))
             .and_then(|r| r.map_err(Cause::Hook))
-            .map_err(|cause| fail(Step::Export, cause))?;
+            .map_err(|cause| fail(Step::Export, unflipped(cause)))?;
         let state_bytes = bytes.len();
         timeline.mark(Mark::Exported);
 
@@ -142,13 +187,21 @@ impl Engine {
         // thread keeps `importer`, an `Arc<Plugin>`, so the library it runs in stays mapped for
         // as long as it runs.
         let importer = Arc::clone(&target);
+        let tables_for_import = Arc::clone(&store);
         let instance = worker
-            .run(Hook::Import, timeout, move || importer.import(schema, &bytes))
+            .run(Hook::Import, timeout, move || {
+                importer.import_in(&tables_for_import, schema, &bytes)
+            })
             .and_then(|r| r.map_err(Cause::Hook))
-            .map_err(|cause| fail(Step::Import, cause))?;
+            .map_err(|cause| fail(Step::Import, unflipped(cause)))?;
         timeline.mark(Mark::Imported);
 
-        // 5. Switch and resume.
+        // 5. Switch and resume. The tables change schema with the code: from now on the new
+        // version reads records through the conversion.
+        match &plan {
+            TablePlan::Convert(conversion) => store.flip(Arc::clone(conversion)),
+            TablePlan::Keep { schema } => store.set_schema(*schema),
+        }
         let replaced = std::mem::replace(&mut *gate, Active::new(instance));
         *self.current.lock() = Arc::clone(&target);
         // The pause ends as the gate opens. Marked just before the unlock: right after it, the
@@ -158,6 +211,17 @@ impl Engine {
         // The old instance is destroyed here, after traffic resumed; its library stays loaded
         // through `running`, which goes to the kept generations.
         drop(replaced);
+        if let TablePlan::Convert(_) = &plan {
+            tables::finish_in_background(Arc::clone(&store));
+        }
+        let records = store.records();
+        let tables = (records > 0).then(|| TablesReport {
+            records,
+            bytes: store.bytes(),
+            schema: (schema_before, store.schema()),
+            validated,
+            validated_in_pause,
+        });
 
         let steps = timeline.steps();
         let report = SwapReport {
@@ -165,6 +229,7 @@ impl Engine {
             to: to.version.clone(),
             schema,
             state_bytes,
+            tables,
             steps,
         };
         tracing::info!(

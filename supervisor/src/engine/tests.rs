@@ -43,7 +43,11 @@ fn swap_and_rollback_move_the_state_and_report_the_pause() {
     assert!(report.steps.pause > Duration::ZERO);
     assert_eq!(
         report.steps.pause,
-        report.steps.drain + report.steps.export + report.steps.import + report.steps.switch
+        report.steps.drain
+            + report.steps.tables
+            + report.steps.export
+            + report.steps.import
+            + report.steps.switch
     );
     let served = call(&engine, "GET", "/count");
     assert_eq!(
@@ -106,7 +110,11 @@ fn stage_is_not_in_the_pause() {
     assert!(report.steps.stage >= slow_stage, "{report:?}");
     assert_eq!(
         report.steps.pause,
-        report.steps.drain + report.steps.export + report.steps.import + report.steps.switch
+        report.steps.drain
+            + report.steps.tables
+            + report.steps.export
+            + report.steps.import
+            + report.steps.switch
     );
     assert!(
         report.steps.pause < report.steps.stage,

@@ -164,6 +164,10 @@ pub enum Hook {
     Import,
     /// `health`.
     Health,
+    /// `upgrade_record` (ABI version 2).
+    UpgradeRecord,
+    /// `downgrade_record` (ABI version 2).
+    DowngradeRecord,
     /// `tick`: periodic work.
     Tick,
 }
@@ -176,6 +180,8 @@ impl fmt::Display for Hook {
             Hook::Export => "export_state",
             Hook::Import => "import_state",
             Hook::Health => "health",
+            Hook::UpgradeRecord => "upgrade_record",
+            Hook::DowngradeRecord => "downgrade_record",
             Hook::Tick => "tick",
         })
     }

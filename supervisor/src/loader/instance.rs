@@ -1,6 +1,8 @@
 //! [`Instance`]: a safe handle on one app value built by a plugin.
 
+use super::host::HostContext;
 use super::{Hook, HookError, HookErrorKind, Plugin};
+use crate::tables::TableStore;
 use molt_abi::{decode_headers, Bytes, OwnedBuf, RawResponse, Request, Response, STATUS_OK, STATUS_PANIC};
 use std::ffi::c_void;
 use std::fmt;
@@ -19,6 +21,8 @@ pub struct Instance {
     app: NonNull<c_void>,
     /// The plugin that built `app`, and whose hooks serve it.
     plugin: Arc<Plugin>,
+    /// The table functions' context handed to `app` (ABI version 2), dropped after `destroy`.
+    host: Option<Box<HostContext>>,
 }
 
 // SAFETY: `app` points at a value of the plugin's `App` type, which the ABI requires to be
@@ -29,28 +33,60 @@ unsafe impl Send for Instance {}
 unsafe impl Sync for Instance {}
 
 impl Instance {
-    /// The `create` hook.
-    pub(super) fn create(plugin: &Arc<Plugin>) -> Result<Instance, HookError> {
+    /// The `create` hook, or `create_in` with `tables` when the plugin has it.
+    pub(super) fn create(
+        plugin: &Arc<Plugin>,
+        tables: Option<&Arc<TableStore>>,
+    ) -> Result<Instance, HookError> {
         let mut out: *mut c_void = ptr::null_mut();
         let mut err = OwnedBuf::EMPTY;
-        // SAFETY: `create` comes from this plugin's descriptor and `plugin` keeps its library
-        // mapped; both out-pointers are locals of ours, valid for writes (the host contract).
-        let status = unsafe { (plugin.hooks.create)(&mut out, &mut err) };
-        Self::built(plugin, Hook::Create, status, out, err)
+        let (host, status) = match (tables, plugin.hooks.create_in) {
+            (Some(tables), Some(create_in)) => {
+                let host = HostContext::new(tables, plugin.info().table_schema);
+                let api = host.api();
+                // SAFETY: `create_in` comes from this plugin's descriptor and `plugin` keeps its
+                // library mapped; `api` is borrowed for the call and its context, `host`, goes
+                // into the instance, which outlives every call; out-pointers are our locals.
+                let status = unsafe { create_in(&api, &mut out, &mut err) };
+                (Some(host), status)
+            }
+            // SAFETY: `create` comes from this plugin's descriptor and `plugin` keeps its
+            // library mapped; both out-pointers are locals of ours, valid for writes.
+            _ => (None, unsafe { (plugin.hooks.create)(&mut out, &mut err) }),
+        };
+        Self::built(plugin, host, Hook::Create, status, out, err)
     }
 
-    /// The `import_state` hook.
-    pub(super) fn import(plugin: &Arc<Plugin>, schema: u32, state: &[u8]) -> Result<Instance, HookError> {
+    /// The `import_state` hook, or `import_in` with `tables` when the plugin has it.
+    pub(super) fn import(
+        plugin: &Arc<Plugin>,
+        tables: Option<&Arc<TableStore>>,
+        schema: u32,
+        state: &[u8],
+    ) -> Result<Instance, HookError> {
         let mut out: *mut c_void = ptr::null_mut();
         let mut err = OwnedBuf::EMPTY;
-        // SAFETY: as in `create`; `state` is borrowed for the call only.
-        let status = unsafe { (plugin.hooks.import_state)(schema, Bytes::new(state), &mut out, &mut err) };
-        Self::built(plugin, Hook::Import, status, out, err)
+        let bytes = Bytes::new(state);
+        let (host, status) = match (tables, plugin.hooks.import_in) {
+            (Some(tables), Some(import_in)) => {
+                let host = HostContext::new(tables, plugin.info().table_schema);
+                let api = host.api();
+                // SAFETY: as in `create`; `state` is borrowed for the call only.
+                let status = unsafe { import_in(&api, schema, bytes, &mut out, &mut err) };
+                (Some(host), status)
+            }
+            // SAFETY: as in `create`; `state` is borrowed for the call only.
+            _ => (None, unsafe {
+                (plugin.hooks.import_state)(schema, bytes, &mut out, &mut err)
+            }),
+        };
+        Self::built(plugin, host, Hook::Import, status, out, err)
     }
 
     /// Turns what `create` or `import_state` wrote into an instance or an error.
     fn built(
         plugin: &Arc<Plugin>,
+        host: Option<Box<HostContext>>,
         hook: Hook,
         status: u32,
         out: *mut c_void,
@@ -64,6 +100,7 @@ impl Instance {
             Some(app) => Ok(Instance {
                 app,
                 plugin: Arc::clone(plugin),
+                host,
             }),
             None => Err(HookError {
                 hook,
@@ -71,6 +108,11 @@ impl Instance {
                 message: "reported success but returned no instance".to_owned(),
             }),
         }
+    }
+
+    /// The tables this instance was built with (ABI version 2), if any.
+    pub fn tables(&self) -> Option<&Arc<TableStore>> {
+        self.host.as_ref().map(|host| host.store())
     }
 
     /// The plugin that built this instance.
@@ -196,7 +238,7 @@ fn next_request_id() -> u64 {
 }
 
 /// Hands a buffer back to the plugin that allocated it.
-fn free(plugin: &Plugin, buf: OwnedBuf) {
+pub(super) fn free(plugin: &Plugin, buf: OwnedBuf) {
     if buf.ptr.is_null() {
         return;
     }
@@ -206,7 +248,7 @@ fn free(plugin: &Plugin, buf: OwnedBuf) {
 }
 
 /// Reads a failed hook's message out of `buf`, frees it, and builds the error.
-fn failure(plugin: &Plugin, hook: Hook, status: u32, buf: OwnedBuf) -> HookError {
+pub(super) fn failure(plugin: &Plugin, hook: Hook, status: u32, buf: OwnedBuf) -> HookError {
     // SAFETY: `buf` was just handed out by this plugin (or is still empty) and is freed below.
     let message = String::from_utf8_lossy(unsafe { buf.as_slice() }).into_owned();
     free(plugin, buf);

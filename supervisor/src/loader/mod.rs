@@ -25,12 +25,15 @@
 mod copy;
 mod elf;
 mod error;
+mod host;
 mod instance;
 mod kind;
+mod record;
 
 pub use elf::{ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
+pub use record::Direction;
 
 /// Pre-checks a library file without running any of it: opened as an untrusted regular file
 /// (at most [`crate::untrusted::MAX_LIBRARY`] bytes), read with the `object` crate. See
@@ -49,11 +52,12 @@ pub fn precheck(library: &Path) -> Result<ElfFacts, LoadError> {
     })
 }
 
+use crate::tables::TableStore;
 use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
-    App, CreateFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn, TickFn,
-    ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
+    App, CreateFn, CreateInFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn,
+    ImportInFn, RecordFn, TickFn, ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -148,6 +152,10 @@ pub(crate) struct Hooks {
     pub(crate) health: HealthFn,
     pub(crate) destroy: DestroyFn,
     pub(crate) free_buffer: FreeBufferFn,
+    pub(crate) create_in: Option<CreateInFn>,
+    pub(crate) import_in: Option<ImportInFn>,
+    pub(crate) upgrade_record: Option<RecordFn>,
+    pub(crate) downgrade_record: Option<RecordFn>,
     pub(crate) tick: Option<TickFn>,
 }
 
@@ -161,6 +169,10 @@ impl Hooks {
             health: d.health,
             destroy: d.destroy,
             free_buffer: d.free_buffer,
+            create_in: d.create_in,
+            import_in: d.import_in,
+            upgrade_record: d.upgrade_record,
+            downgrade_record: d.downgrade_record,
             tick: d.tick.filter(|_| d.tick_interval_ms > 0),
         }
     }
@@ -412,12 +424,35 @@ impl Plugin {
 
     /// A fresh instance with empty state (the `create` hook).
     pub fn create(self: &Arc<Self>) -> Result<Instance, HookError> {
-        Instance::create(self)
+        Instance::create(self, None)
     }
 
     /// An instance built from state serialised in `schema` (the `import_state` hook).
     pub fn import(self: &Arc<Self>, schema: u32, state: &[u8]) -> Result<Instance, HookError> {
-        Instance::import(self, schema, state)
+        Instance::import(self, None, schema, state)
+    }
+
+    /// A fresh instance that keeps its state in `tables` (the `create_in` hook of ABI version
+    /// 2; a plugin without it gets `create`, and no tables).
+    pub fn create_in(self: &Arc<Self>, tables: &Arc<TableStore>) -> Result<Instance, HookError> {
+        Instance::create(self, Some(tables))
+    }
+
+    /// An instance built from state serialised in `schema`, with `tables` (the `import_in`
+    /// hook of ABI version 2; a plugin without it gets `import_state`, and no tables).
+    pub fn import_in(
+        self: &Arc<Self>,
+        tables: &Arc<TableStore>,
+        schema: u32,
+        state: &[u8],
+    ) -> Result<Instance, HookError> {
+        Instance::import(self, Some(tables), schema, state)
+    }
+
+    /// Whether this plugin keeps state in tables: it was built against ABI version 2 (it has
+    /// `create_in`) and declares a table schema.
+    pub fn keeps_tables(&self) -> bool {
+        self.hooks.create_in.is_some() && self.info.table_schema != 0
     }
 }
 

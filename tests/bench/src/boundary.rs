@@ -77,6 +77,13 @@ impl Service for Engined {
             version: served.version,
         }
     }
+
+    fn try_serve(&self, req: &Request<'_>) -> Option<Reply> {
+        self.0.try_handle(req).map(|served| Reply {
+            response: served.response,
+            version: served.version,
+        })
+    }
 }
 
 /// Server worker threads: one per core of a 2-core machine.

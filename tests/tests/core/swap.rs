@@ -88,7 +88,11 @@ fn assert_pause(report: &SwapReport) {
     assert!(report.steps.pause > std::time::Duration::ZERO, "{report:?}");
     assert_eq!(
         report.steps.pause,
-        report.steps.drain + report.steps.export + report.steps.import + report.steps.switch,
+        report.steps.drain
+            + report.steps.tables
+            + report.steps.export
+            + report.steps.import
+            + report.steps.switch,
         "{report:?}"
     );
     eprintln!(

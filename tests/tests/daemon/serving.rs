@@ -55,3 +55,124 @@ fn an_idle_supervisor_is_not_woken_by_reads_of_current() {
     );
     molt.terminate();
 }
+
+/// A counter of `molt_http_dispatch_total{path=…}` from `/metrics`.
+fn dispatched(http: &reqwest::blocking::Client, molt: &MoltProcess, path: &str) -> u64 {
+    let text = http
+        .get(molt.control_url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("GET /metrics: {e}\n{}", molt.log()));
+    let prefix = format!("molt_http_dispatch_total{{path=\"{path}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .expect("a counter value")
+}
+
+#[test]
+fn handlers_that_block_do_not_stop_other_connections_being_served() {
+    // More blocked handlers than the supervisor has runtime workers on any machine this runs
+    // on: if blocked calls could take every worker, nothing else would be served.
+    let blockers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 2;
+    const CLIENTS: usize = 8;
+    const EACH: u64 = 25;
+
+    let env = Env::new("blocking-handler");
+    env.push(&plugin("fixture_block_handle"));
+    let molt = env.start(Vec::<String>::new());
+    molt.wait_for_version("1.1.0-block-handle");
+    let http = http();
+    let pool_before = dispatched(&http, &molt, "pool");
+
+    // Handlers that block until told to go, each on its own connection.
+    let blocked: Vec<_> = (0..blockers)
+        .map(|_| {
+            let url = molt.url("/block");
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(90))
+                    .build()
+                    .expect("a client");
+                client.post(url).send().and_then(|r| r.text())
+            })
+        })
+        .collect();
+    molt.wait_status(SHOW_TIMEOUT, "every blocker inside the app", |_| {
+        http.get(molt.url("/blocked"))
+            .send()
+            .and_then(|r| r.text())
+            .is_ok_and(|n| n.trim() == blockers.to_string())
+    });
+
+    // Meanwhile, other clients on other connections are served, every one of them.
+    let served: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let url = molt.url("/incr");
+            std::thread::spawn(move || {
+                let client = super::http();
+                (0..EACH)
+                    .map(|_| {
+                        client
+                            .post(url.as_str())
+                            .send()
+                            .map(|r| r.status().as_u16())
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for client in served {
+        let statuses = client.join().expect("a client thread");
+        assert!(
+            statuses.iter().all(|s| s == &Ok(200)),
+            "requests while {blockers} handlers block: {statuses:?}\n{}",
+            molt.log()
+        );
+    }
+    let (total, _) = count(&http, &molt);
+    assert_eq!(total, CLIENTS as u64 * EACH, "every increment counted");
+    assert_eq!(
+        http.get(molt.url("/blocked"))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap()
+            .trim(),
+        blockers.to_string(),
+        "the blockers were still blocked while the others were served"
+    );
+    // At most all workers but one were inside the app inline: the rest went to the pool.
+    assert!(
+        dispatched(&http, &molt, "pool") > pool_before,
+        "some requests should have gone to the blocking pool while workers were blocked"
+    );
+
+    // Release them; each gets its answer.
+    let released = http.post(molt.url("/release")).send().expect("POST /release");
+    assert_eq!(released.status().as_u16(), 200);
+    for blocker in blocked {
+        let text = blocker
+            .join()
+            .expect("a blocker thread")
+            .expect("the blocked request");
+        assert_eq!(text, "released");
+    }
+
+    // The one-second handler: served while other connections keep being served.
+    let sleeper = {
+        let url = molt.url("/sleep");
+        std::thread::spawn(move || http_sleeper(&url))
+    };
+    incr(&http, &molt, 20, "1.1.0-block-handle");
+    assert_eq!(sleeper.join().expect("the sleeper"), "slept");
+    molt.terminate();
+}
+
+fn http_sleeper(url: &str) -> String {
+    reqwest::blocking::get(url)
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("GET /sleep: {e}"))
+}

@@ -8,6 +8,12 @@
 //! assert_eq!(call(&v2, "GET", "/count", b"").text(), "1");
 //! let back: counter_v1::Counter = migrate(&v2).unwrap();    // the rollback
 //! ```
+//!
+//! Apps that keep state in tables (ABI version 2) are tested on a [`TestTables`].
+
+mod tables;
+
+pub use tables::TestTables;
 
 use crate::app::{choose_schema, App, AppError};
 use crate::request::{Request, Response};
