@@ -19,6 +19,14 @@ fn v1_v2_v3_rollback_rollback_is_v1_by_volume_and_by_control() {
     let molt = env.start(std::iter::empty::<String>());
     let volume = path(&env.volume);
     let http = http();
+    // Nothing serves yet: a 503 that names no version, rather than an empty header.
+    let nothing = http.get(molt.url("/count")).send().expect("GET /count");
+    assert_eq!(nothing.status().as_u16(), 503);
+    assert!(
+        nothing.headers().get("x-molt-version").is_none(),
+        "{:?}",
+        nothing.headers()
+    );
     ok(&["push", &lib("counter_v1"), "--volume", &volume]);
     incr(&http, &molt, 4, "1.0.0");
     ok(&["push", &lib("counter_v2"), "--volume", &volume]);
