@@ -12,6 +12,7 @@
 //! | `molt_http_dispatch_total` | counter | `path`: `inline` (on a runtime worker), `pool` (blocking pool) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
 //! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
+//! | `molt_libraries_left_mapped` | gauge: libraries still mapped after they were closed (threads or TLS destructors of theirs keep them loaded) | |
 //! | `molt_active_release_info` | gauge (1 for the serving version) | `app`, `version` |
 //! | `molt_start_time_seconds` | gauge | |
 //!
@@ -134,6 +135,7 @@ pub struct Metrics {
     wakeups: [AtomicU64; 2],
     dispatch: [AtomicU64; 2],
     ticks: [AtomicU64; 3],
+    left_mapped: AtomicU64,
     active: Mutex<Option<(String, String)>>,
     started: f64,
 }
@@ -157,6 +159,7 @@ impl Metrics {
             wakeups: Default::default(),
             dispatch: Default::default(),
             ticks: Default::default(),
+            left_mapped: AtomicU64::new(0),
             active: Mutex::new(None),
             started: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -231,6 +234,11 @@ impl Metrics {
     /// Counts one wake-up of the volume watcher.
     pub fn record_wakeup(&self, source: WakeSource) {
         self.wakeups[source as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many closed libraries are still mapped (see `loader::left_mapped`).
+    pub fn set_libraries_left_mapped(&self, n: usize) {
+        self.left_mapped.store(n as u64, Ordering::Relaxed);
     }
 
     /// Counts one call (or skip) of the `tick` hook.
@@ -328,6 +336,12 @@ impl Metrics {
             let n = self.ticks[result as usize].load(Ordering::Relaxed);
             let _ = writeln!(out, "molt_ticks_total{{result=\"{}\"}} {n}", result.label());
         }
+        let _ = writeln!(
+            out,
+            "# HELP molt_libraries_left_mapped Libraries still mapped after they were closed.\n\
+             # TYPE molt_libraries_left_mapped gauge\nmolt_libraries_left_mapped {}",
+            self.left_mapped.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP molt_active_release_info The release that serves (value 1).\n\

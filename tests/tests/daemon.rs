@@ -16,6 +16,8 @@
 //! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;
 //! - `serving`: the volume watcher is not woken by reads of `current`; handlers that block
 //!   (a fixture whose handlers wait or sleep) do not stop other connections being served;
+//! - `tables`: kv v3 → v4 (a record schema change) and back under writes, 0 failed and 0
+//!   lost; the tables restored after a restart; a record the hook refuses named in the refusal;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
 //!   probation stopping it at the first;
 //! - `confirmed`: `molt push/activate --volume` wait for the supervisors: a refusal exits 1,
@@ -63,6 +65,8 @@ mod serving;
 mod signing;
 #[path = "daemon/startup.rs"]
 mod startup;
+#[path = "daemon/tables.rs"]
+mod tables;
 
 /// The app every test serves.
 const APP: &str = "counter";

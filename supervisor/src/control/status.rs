@@ -36,6 +36,10 @@ pub struct Status {
     pub generations: Vec<String>,
     /// The last snapshot written, if any.
     pub last_snapshot: Option<SnapshotRecord>,
+    /// Releases whose library is still mapped after the supervisor closed it (threads or
+    /// thread-local destructors of theirs keep it loaded); each costs memory until they end.
+    #[serde(default)]
+    pub libraries_left_mapped: Vec<String>,
 }
 
 /// One swap as `/status` reports it.

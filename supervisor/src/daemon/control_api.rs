@@ -14,6 +14,8 @@ impl ControlApi for Supervisor {
     }
 
     fn metrics_text(&self) -> String {
+        let left = crate::loader::left_mapped().len();
+        self.metrics().set_libraries_left_mapped(left);
         self.metrics().encode()
     }
 

@@ -124,8 +124,12 @@ impl Supervisor {
                     release: release.clone(),
                     source,
                 })?;
-                let restored = state.as_ref().map(|s| (s.schema, s.bytes.len()));
-                let engine = Engine::start(plugin, state, self.engine_config())?;
+                let restored = state.as_ref().map(|(s, _)| (s.schema, s.bytes.len()));
+                let (state, tables) = match state {
+                    Some((state, tables)) => (Some(state), tables.unwrap_or_default()),
+                    None => (None, Default::default()),
+                };
+                let engine = Engine::start_with_tables(plugin, state, tables, self.engine_config())?;
                 // `changing` is held: nobody else can have set it.
                 let _ = self.engine.set(engine);
                 match restored {

@@ -18,12 +18,17 @@ impl Supervisor {
             .map_err(|e| e.to_string())
             .and_then(|state| {
                 let bytes = state.bytes.len() as u64;
-                let snap = Snapshot::new(
+                let mut snap = Snapshot::new(
                     &self.config.app,
                     &plugin.info().version,
                     state.schema,
                     state.bytes,
                 );
+                // The tables are written from the live store, shard by shard, while traffic
+                // flows (see crate::tables::snapshot).
+                if !engine.tables().tables().is_empty() {
+                    snap = snap.with_tables(std::sync::Arc::clone(engine.tables()));
+                }
                 self.snapshots
                     .write(&snap)
                     .map(|path| (path, bytes))
@@ -69,6 +74,10 @@ impl Supervisor {
             probation: rec.probation.clone(),
             generations: rec.history.iter().rev().cloned().collect(),
             last_snapshot: rec.last_snapshot.clone(),
+            libraries_left_mapped: crate::loader::left_mapped()
+                .into_iter()
+                .map(|l| l.release)
+                .collect(),
         }
     }
 }

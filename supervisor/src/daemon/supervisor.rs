@@ -9,6 +9,7 @@ use crate::control::status::{Probation, Refusal, SnapshotRecord, SwapRecord};
 use crate::engine::{Engine, State};
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
+use crate::tables::TableStore;
 use crate::volume::{RefusalNote, Volume};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ pub(super) struct Record {
     /// What the previous process of this instance ran, until the first version starts.
     pub(super) ran_before_restart: Option<String>,
 }
+
+/// A snapshot's state: the bytes, and the tables when it has them.
+pub(super) type Restorable = (State, Option<Arc<TableStore>>);
 
 impl Supervisor {
     /// Prepares a supervisor: directories, the run directory for library copies, and a check
@@ -134,7 +138,7 @@ impl Supervisor {
     /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
     /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
     /// tried, down to none.
-    pub(super) fn restorable_state(&self) -> Result<Option<State>, DaemonError> {
+    pub(super) fn restorable_state(&self) -> Result<Option<Restorable>, DaemonError> {
         loop {
             match self.snapshots.latest() {
                 Ok(None) => return Ok(None),
@@ -147,11 +151,13 @@ impl Supervisor {
                     )));
                 }
                 Ok(Some(snap)) => {
-                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), "snapshot found");
-                    return Ok(Some(State {
+                    let records = snap.tables.as_ref().map_or(0, |t| t.records());
+                    tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");
+                    let state = State {
                         schema: snap.schema,
                         bytes: snap.bytes,
-                    }));
+                    };
+                    return Ok(Some((state, snap.tables)));
                 }
                 Err(e) if self.config.discard_corrupt_state => {
                     tracing::error!(error = %e, "corrupt snapshot kept aside; --discard-corrupt-state: trying the next older one");

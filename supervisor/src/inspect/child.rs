@@ -11,6 +11,8 @@ use std::process::ExitCode;
 pub(super) enum Report {
     /// The library opened and its descriptor passed.
     Ok(Box<super::Inspection>),
+    /// The dry run's findings (`--dry-run`).
+    DryRun(Box<super::DryRun>),
     /// The loader refused it (its message).
     Refused(String),
 }
@@ -39,10 +41,32 @@ pub struct ChildArgs {
     /// The sha256 expected.
     #[arg(long)]
     sha256: Option<String>,
+    /// Run the rules, the lifecycle and the migration dry run instead (`molt check`).
+    #[arg(long)]
+    dry_run: bool,
+    /// The library the checked one would replace (with `--dry-run`).
+    #[arg(long)]
+    against: Option<PathBuf>,
+    /// A snapshot file whose state the dry run migrates (with `--dry-run`).
+    #[arg(long)]
+    state: Option<PathBuf>,
 }
 
 /// Runs the child: this process exists to be crashed, hung or exited by the library.
 pub fn child_main(args: ChildArgs) -> ExitCode {
+    if args.dry_run {
+        let ask = super::dry_run::Ask {
+            library: &args.library,
+            against: args.against.as_deref(),
+            state: args.state.as_deref(),
+            scratch: &args.scratch,
+        };
+        let report = match super::dry_run::run(&ask) {
+            Ok(dry_run) => Report::DryRun(Box::new(dry_run)),
+            Err(message) => Report::Refused(message),
+        };
+        return write_report(&args.report, &report);
+    }
     let expect = Expect {
         name: args.name,
         version: args.version_is,
@@ -60,16 +84,17 @@ pub fn child_main(args: ChildArgs) -> ExitCode {
         Ok(inspection) => Report::Ok(Box::new(inspection)),
         Err(e) => Report::Refused(e.to_string()),
     };
-    let written = serde_json::to_vec(&report)
+    write_report(&args.report, &report)
+}
+
+fn write_report(path: &std::path::Path, report: &Report) -> ExitCode {
+    let written = serde_json::to_vec(report)
         .map_err(std::io::Error::other)
-        .and_then(|json| std::fs::write(&args.report, json));
+        .and_then(|json| std::fs::write(path, json));
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "molt __inspect: cannot write the report {}: {e}",
-                args.report.display()
-            );
+            eprintln!("molt __inspect: cannot write the report {}: {e}", path.display());
             ExitCode::from(1)
         }
     }

@@ -20,9 +20,11 @@
 //! README's limits).
 
 mod child;
+mod dry_run;
 mod wait;
 
 pub use child::{child_main, ChildArgs};
+pub use dry_run::{DryRun, Rule, Step};
 
 use crate::loader::{ElfFacts, Expect, LoadError, PluginInfo};
 use std::path::{Path, PathBuf};
@@ -146,6 +148,65 @@ impl Inspector {
         expect: &Expect,
     ) -> Result<Inspection, InspectError> {
         crate::loader::precheck(library)?;
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(name) = &expect.name {
+            args.extend(["--name".into(), name.into()]);
+        }
+        if let Some(version) = &expect.version {
+            args.extend(["--version-is".into(), version.into()]);
+        }
+        if let Some(schema) = expect.state_schema {
+            args.extend(["--schema".into(), schema.to_string().into()]);
+        }
+        if let Some(sha) = &expect.sha256 {
+            args.extend(["--sha256".into(), sha.into()]);
+        }
+        match self.spawn(library, scratch_parent, &args)? {
+            child::Report::Ok(inspection) => Ok(*inspection),
+            child::Report::Refused(message) => Err(InspectError::Refused(message)),
+            child::Report::DryRun(_) => Err(InspectError::Refused(format!(
+                "library {}: the inspecting process answered with a dry run",
+                library.display()
+            ))),
+        }
+    }
+
+    /// `molt check`'s dry run in a child process: the rules, the lifecycle (threads that
+    /// outlive `destroy`, a library that stays mapped) and the migration from `against` to
+    /// `library` and back, on the state of the snapshot file `state` or on fresh state.
+    pub fn dry_run(
+        &self,
+        library: &Path,
+        against: Option<&Path>,
+        state: Option<&Path>,
+        scratch_parent: &Path,
+    ) -> Result<DryRun, InspectError> {
+        crate::loader::precheck(library)?;
+        let mut args: Vec<std::ffi::OsString> = vec!["--dry-run".into()];
+        if let Some(old) = against {
+            crate::loader::precheck(old)?;
+            args.extend(["--against".into(), old.into()]);
+        }
+        if let Some(state) = state {
+            args.extend(["--state".into(), state.into()]);
+        }
+        match self.spawn(library, scratch_parent, &args)? {
+            child::Report::DryRun(dry_run) => Ok(*dry_run),
+            child::Report::Refused(message) => Err(InspectError::Refused(message)),
+            child::Report::Ok(_) => Err(InspectError::Refused(format!(
+                "library {}: the inspecting process did not run the dry run",
+                library.display()
+            ))),
+        }
+    }
+
+    /// Runs the child on `library` with `args` and reads its report.
+    fn spawn(
+        &self,
+        library: &Path,
+        scratch_parent: &Path,
+        args: &[std::ffi::OsString],
+    ) -> Result<child::Report, InspectError> {
         let io = |what: &str| {
             let what = what.to_owned();
             move |source| InspectError::Io {
@@ -176,18 +237,7 @@ impl Inspector {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        if let Some(name) = &expect.name {
-            command.arg("--name").arg(name);
-        }
-        if let Some(version) = &expect.version {
-            command.arg("--version-is").arg(version);
-        }
-        if let Some(schema) = expect.state_schema {
-            command.arg("--schema").arg(schema.to_string());
-        }
-        if let Some(sha) = &expect.sha256 {
-            command.arg("--sha256").arg(sha);
-        }
+        command.args(args);
         let child = command
             .spawn()
             .map_err(io(&format!("starting {}", self.exe.display())))?;
@@ -212,15 +262,11 @@ impl Inspector {
             (0, Ok(bytes)) => serde_json::from_slice::<child::Report>(&bytes).ok(),
             _ => None,
         };
-        match parsed {
-            Some(child::Report::Ok(inspection)) => Ok(*inspection),
-            Some(child::Report::Refused(message)) => Err(InspectError::Refused(message)),
-            None => Err(InspectError::Exited {
-                library: library.to_owned(),
-                code,
-                stderr: tail(),
-            }),
-        }
+        parsed.ok_or_else(|| InspectError::Exited {
+            library: library.to_owned(),
+            code,
+            stderr: tail(),
+        })
     }
 }
 

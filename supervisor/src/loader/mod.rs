@@ -28,11 +28,13 @@ mod error;
 mod host;
 mod instance;
 mod kind;
+mod leaks;
 mod record;
 
 pub use elf::{ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
+pub use leaks::{is_mapped, left_mapped, LeftMapped};
 pub use record::Direction;
 
 /// Pre-checks a library file without running any of it: opened as an untrusted regular file
@@ -192,6 +194,22 @@ pub struct Plugin {
     /// The `dlopen` handle, closed when the plugin drops. `None` for an in-process app
     /// ([`Plugin::from_app`]), whose code is part of this binary.
     _library: Option<Library>,
+    /// The private copy `_library` mapped (deleted since; the mapping keeps its name), to
+    /// check after `dlclose` that it is really gone (see `leaks`).
+    copy: Option<PathBuf>,
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        if let Some(library) = self._library.take() {
+            if let Err(e) = library.close() {
+                tracing::warn!(release = %self.id, error = %e, "dlclose failed");
+            }
+            if let Some(copy) = &self.copy {
+                leaks::after_close(&self.id, copy);
+            }
+        }
+    }
 }
 
 type EntryFn = unsafe extern "C" fn() -> *const Descriptor;
@@ -252,6 +270,7 @@ impl Plugin {
             }
         })?;
         let sha256 = copy.sha256().to_owned();
+        let copy_path = copy.path().to_owned();
         drop(copy);
         // SAFETY: `EntryFn` is the type `export_app!` gives `molt_app_descriptor`, which the
         // pre-check found to be a function. The symbol is dereferenced to a plain pointer used
@@ -267,6 +286,7 @@ impl Plugin {
         // SAFETY: `descriptor` comes straight from the entry symbol of the live `lib`.
         let mut plugin = unsafe { Self::checked(descriptor, library, lib) }?;
         plugin.info.sha256 = sha256;
+        plugin.copy = Some(copy_path);
         plugin.expect(expect)?;
         tracing::debug!(plugin = %plugin.id, constructors = facts.constructors, "loaded");
         Ok(Arc::new(plugin))
@@ -380,6 +400,7 @@ impl Plugin {
             id,
             hooks: Hooks::of(d),
             _library: lib,
+            copy: None,
         })
     }
 
@@ -420,6 +441,12 @@ impl Plugin {
     /// logs name this release.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The private copy this plugin's library was opened from (`None` in process). The file
+    /// is deleted once opened; `/proc/self/maps` keeps its name while it is mapped.
+    pub fn copy_path(&self) -> Option<&Path> {
+        self.copy.as_deref()
     }
 
     /// A fresh instance with empty state (the `create` hook).

@@ -13,18 +13,21 @@
 //!   SHA-256, and when the state was exported (unix milliseconds).
 //! - Then exactly `payload_len` bytes, and nothing after them.
 
-use super::{Corruption, Snapshot};
+use super::{tables_part, Corruption, Snapshot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The magic a snapshot file starts with.
 pub const MAGIC: &[u8; 8] = b"MOLTSNAP";
-/// The format version this build writes and reads.
+/// The format version this build writes without tables (and reads).
 pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes with tables (and reads): see `tables_part`.
+pub const FORMAT_VERSION_TABLES: u32 = 2;
 const MAX_MAGIC_LINE: u64 = 128;
 const MAX_HEADER_LINE: u64 = 64 * 1024;
 
@@ -37,10 +40,13 @@ struct Header {
     payload_len: u64,
     payload_sha256: String,
     written_at_ms: u64,
+    /// Format 2: the table schema of the serving version when the tables were written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tables_schema: Option<u32>,
 }
 
 /// Why reading a snapshot failed: the file could not be read, or it is corrupt.
-pub(super) enum ReadFailure {
+pub(crate) enum ReadFailure {
     Io(io::Error),
     Corrupt(Corruption),
 }
@@ -73,11 +79,20 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         payload_len: snap.bytes.len() as u64,
         payload_sha256: hex::encode(Sha256::digest(&snap.bytes)),
         written_at_ms: unix_ms(snap.written_at),
+        tables_schema: snap.tables.as_ref().map(|t| t.schema()),
     };
     let line = serde_json::to_string(&header).map_err(io::Error::other)?;
     let header_sha = hex::encode(Sha256::digest(line.as_bytes()));
-    write!(w, "MOLTSNAP {FORMAT_VERSION} {header_sha}\n{line}\n")?;
-    w.write_all(&snap.bytes)
+    let format = match snap.tables {
+        Some(_) => FORMAT_VERSION_TABLES,
+        None => FORMAT_VERSION,
+    };
+    write!(w, "MOLTSNAP {format} {header_sha}\n{line}\n")?;
+    w.write_all(&snap.bytes)?;
+    if let Some(tables) = &snap.tables {
+        tables_part::write(w, tables)?;
+    }
+    Ok(())
 }
 
 /// Reads and checks a snapshot file.
@@ -110,9 +125,11 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         ))
         .into());
     };
-    if format != FORMAT_VERSION.to_string() {
-        return Err(Corruption::UnsupportedFormat(format.to_string()).into());
-    }
+    let with_tables = match format.parse::<u32>() {
+        Ok(FORMAT_VERSION) => false,
+        Ok(FORMAT_VERSION_TABLES) => true,
+        _ => return Err(Corruption::UnsupportedFormat(format.to_string()).into()),
+    };
 
     let line = read_line(&mut r, MAX_HEADER_LINE)?;
     let Some(line) = line.strip_suffix(b"\n") else {
@@ -137,7 +154,21 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
     crate::manifest::check_sha256(&header.payload_sha256)
         .map_err(|r| Corruption::BadHeader(format!("payload_sha256: {r}")))?;
 
-    let found = file_len.saturating_sub(consumed);
+    if with_tables != header.tables_schema.is_some() {
+        return Err(Corruption::BadHeader(format!(
+            "format {format} with{} tables_schema",
+            if with_tables { "out" } else { "" }
+        ))
+        .into());
+    }
+    let tables_part = match with_tables {
+        true => Some(read_trailer(path, file_len, consumed)?),
+        false => None,
+    };
+    let after_payload = tables_part
+        .as_ref()
+        .map_or(0, |(len, _)| len + tables_part::TRAILER_LEN);
+    let found = file_len.saturating_sub(consumed).saturating_sub(after_payload);
     if found != header.payload_len {
         return Err(Corruption::Length {
             expected: header.payload_len,
@@ -146,7 +177,7 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         .into());
     }
     let mut bytes = Vec::with_capacity(header.payload_len as usize);
-    r.take(header.payload_len).read_to_end(&mut bytes)?;
+    r.by_ref().take(header.payload_len).read_to_end(&mut bytes)?;
     if bytes.len() as u64 != header.payload_len {
         let found = bytes.len() as u64;
         return Err(Corruption::Length {
@@ -163,13 +194,40 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         }
         .into());
     }
+    let tables = match (tables_part, header.tables_schema) {
+        (Some((len, digest)), Some(schema)) => {
+            Some(Arc::new(tables_part::read(&mut r, len, &digest, schema)?))
+        }
+        _ => None,
+    };
     Ok(Snapshot {
         app: header.app,
         version: header.version,
         schema: header.schema,
         bytes,
         written_at: UNIX_EPOCH + Duration::from_millis(header.written_at_ms),
+        tables,
     })
+}
+
+/// Reads format 2's trailer (the last [`tables_part::TRAILER_LEN`] bytes): the tables
+/// section's length and digest, checked to fit after the header.
+fn read_trailer(path: &Path, file_len: u64, consumed: u64) -> Result<(u64, String), ReadFailure> {
+    if file_len < consumed + tables_part::TRAILER_LEN {
+        return Err(Corruption::Truncated("the file ends before its tables trailer".into()).into());
+    }
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(file_len - tables_part::TRAILER_LEN))?;
+    let mut trailer = vec![0; tables_part::TRAILER_LEN as usize];
+    file.read_exact(&mut trailer)?;
+    let (len, digest) = tables_part::parse_trailer(&trailer)?;
+    if consumed + len + tables_part::TRAILER_LEN > file_len {
+        return Err(Corruption::Tables(format!(
+            "the trailer says {len} bytes of tables, the file is {file_len} bytes"
+        ))
+        .into());
+    }
+    Ok((len, digest))
 }
 
 /// Reads up to and including the next `\n`, at most `limit + 1` bytes.

@@ -26,19 +26,28 @@
 //!  "written_at_ms":1700000000000}  (on one line)\n
 //! <payload_len bytes of exported state, nothing after>
 //! ```
+//! An app with tables (ABI version 2) writes format 2: the header also holds
+//! `"tables_schema":N`, and the payload is followed by the tables section
+//! ([`crate::tables::snapshot`]) and one trailer line with the section's length and SHA-256:
+//! ```text
+//! <tables section>MOLTTABLES <length, 20 digits> <sha256 of the section, 64 hex>\n
+//! ```
 
 mod format;
 mod store;
+mod tables_part;
 
-pub use format::{FORMAT_VERSION, MAGIC};
+pub use format::{FORMAT_VERSION, FORMAT_VERSION_TABLES, MAGIC};
 pub use store::{SnapshotStore, DEFAULT_KEEP};
 
+use crate::tables::TableStore;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// One snapshot of an app's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The app.
     pub app: String,
@@ -50,7 +59,36 @@ pub struct Snapshot {
     pub bytes: Vec<u8>,
     /// When the state was exported (kept to the millisecond).
     pub written_at: SystemTime,
+    /// The app's tables (ABI version 2): written shard by shard from the live store, read
+    /// back into a new one.
+    pub tables: Option<Arc<TableStore>>,
 }
+
+/// Equal fields, and the same table store (by identity: a store read back is another one).
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Self) -> bool {
+        let same_tables = match (&self.tables, &other.tables) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        (
+            &self.app,
+            &self.version,
+            self.schema,
+            &self.bytes,
+            self.written_at,
+        ) == (
+            &other.app,
+            &other.version,
+            other.schema,
+            &other.bytes,
+            other.written_at,
+        ) && same_tables
+    }
+}
+
+impl Eq for Snapshot {}
 
 impl Snapshot {
     /// A snapshot of `bytes`, exported now.
@@ -61,6 +99,15 @@ impl Snapshot {
             schema,
             bytes,
             written_at: SystemTime::now(),
+            tables: None,
+        }
+    }
+
+    /// The same snapshot with the app's tables.
+    pub fn with_tables(self, tables: Arc<TableStore>) -> Snapshot {
+        Snapshot {
+            tables: Some(tables),
+            ..self
         }
     }
 }
@@ -101,6 +148,17 @@ pub enum Corruption {
         expected: u64,
         /// The bytes after the header.
         found: u64,
+    },
+    /// The tables section is malformed, or its trailer is.
+    #[error("tables check failed: {0}")]
+    Tables(String),
+    /// The tables section does not hash to the trailer's digest.
+    #[error("tables checksum check failed: the trailer says {expected}, the section hashes to {actual}")]
+    TablesChecksum {
+        /// The trailer's digest.
+        expected: String,
+        /// The section's digest.
+        actual: String,
     },
     /// The payload does not hash to the header's digest.
     #[error("payload checksum check failed: the header says {expected}, the payload hashes to {actual}")]

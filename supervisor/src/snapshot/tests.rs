@@ -192,3 +192,64 @@ fn large_payload_round_trips() {
     store.write(&snap(&bytes)).unwrap();
     assert!(store.latest().unwrap().unwrap().bytes == bytes);
 }
+
+fn with_tables(records: usize) -> Snapshot {
+    let tables = std::sync::Arc::new(crate::tables::TableStore::new());
+    tables.set_schema(1);
+    let t = tables.open("kv");
+    for i in 0..records {
+        t.put(format!("k{i}").as_bytes(), 1, format!("value {i}").as_bytes());
+    }
+    Snapshot::new("kv", "3.0.0", 3, Vec::new()).with_tables(tables)
+}
+
+#[test]
+fn tables_round_trip_in_format_2() {
+    let (_tmp, store) = store();
+    let path = store.write(&with_tables(5000)).unwrap();
+    let text = fs::read(&path).unwrap();
+    assert!(text.starts_with(b"MOLTSNAP 2 "));
+    let back = store.latest().unwrap().unwrap();
+    let tables = back.tables.expect("tables read back");
+    assert_eq!((tables.schema(), tables.records()), (1, 5000));
+    let value = tables.open("kv").get(b"k4321", 1, |v| v.to_vec()).unwrap();
+    assert_eq!(value.as_deref(), Some(&b"value 4321"[..]));
+    // Without tables, the format stays 1.
+    let path = store.write(&snap(b"bytes only")).unwrap();
+    assert!(fs::read(&path).unwrap().starts_with(b"MOLTSNAP 1 "));
+    assert!(store.latest().unwrap().unwrap().tables.is_none());
+}
+
+#[test]
+fn spoiled_tables_are_refused_and_set_aside() {
+    let spoil = |f: &dyn Fn(&mut Vec<u8>), check: &str| {
+        let (_tmp, store) = store();
+        store.write(&snap(b"older")).unwrap();
+        let path = store.write(&with_tables(300)).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        f(&mut bytes);
+        fs::write(&path, &bytes).unwrap();
+        let err = store.latest().unwrap_err();
+        assert!(err.to_string().contains(check), "{err} lacks {check:?}");
+        assert!(!path.exists(), "set aside");
+        assert_eq!(store.latest().unwrap().unwrap().bytes, b"older");
+    };
+    // A flipped bit inside a record.
+    spoil(
+        &|b| {
+            let at = b.len() / 2;
+            b[at] ^= 1;
+        },
+        "tables",
+    );
+    // Cut off: the trailer is gone.
+    spoil(&|b| b.truncate(b.len() - 40), "tables");
+    // A trailer claiming more than the file holds.
+    spoil(
+        &|b| {
+            let at = b.len() - 97 + 11;
+            b[at] = b'9';
+        },
+        "tables",
+    );
+}

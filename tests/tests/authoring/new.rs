@@ -97,6 +97,23 @@ fn a_new_crate_tests_builds_and_checks_and_its_next_version_migrates() {
         stdout.contains("app           notes") && stdout.contains("state schema  2"),
         "the app keeps its name, the schema moves on: {stdout}"
     );
+    // And the pair passes the dry run: upgrade in schema 1, rollback in schema 1, same bytes.
+    let out = molt(&[
+        "check",
+        lib2.to_str().unwrap(),
+        "--against",
+        lib.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1.0.0 → 2.0.0 (schema 1) → 1.0.0 (schema 1): identical"),
+        "{stdout}"
+    );
 }
 
 #[test]

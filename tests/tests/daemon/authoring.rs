@@ -66,3 +66,51 @@ fn ticks_run_on_the_serving_version_across_swaps_and_a_panicking_tick_is_contain
     );
     molt.terminate();
 }
+
+#[test]
+fn a_library_a_leaked_thread_keeps_mapped_is_reported() {
+    let env = Env::new("leak");
+    env.push(&plugin("counter_v1"));
+    let molt = env.start(Vec::<String>::new());
+    molt.wait_for_version("1.0.0");
+    let http = http();
+    incr(&http, &molt, 3, "1.0.0");
+    // The leaking version takes over (its import starts a thread that never ends), then v2
+    // replaces it; four more swaps push it out of the four generations kept for rollback,
+    // and the supervisor closes its library.
+    env.push(&plugin("fixture_leak_thread"));
+    molt.wait_for_version("1.4.0-leak-thread");
+    env.push(&plugin("counter_v2"));
+    molt.wait_for_version("2.0.0");
+    assert!(
+        molt.status().libraries_left_mapped.is_empty(),
+        "still kept for rollback, not closed"
+    );
+    for version in ["1.0.0", "2.0.0", "1.0.0", "2.0.0"] {
+        ok(&["activate", version, "--volume", &path(&env.volume), "--app", APP]);
+        molt.wait_for_version(version);
+    }
+    let status = molt.wait_status(SHOW_TIMEOUT, "a library left mapped", |s| {
+        !s.libraries_left_mapped.is_empty()
+    });
+    assert_eq!(status.libraries_left_mapped.len(), 1, "{status:?}");
+    assert!(
+        status.libraries_left_mapped[0].starts_with("counter 1.4.0-leak-thread"),
+        "{status:?}"
+    );
+    assert_eq!(metric(&http, &molt, "molt_libraries_left_mapped"), 1);
+    let log = molt.log();
+    assert!(
+        log.contains("library still mapped after its last instance was destroyed")
+            && log.contains("counter 1.4.0-leak-thread")
+            && log.contains("a thread it started may still run"),
+        "the warning names the release and the likely cause:\n{log}"
+    );
+    // The well-behaved versions closed along the way were unmapped: only the leak counts.
+    assert_eq!(
+        count(&http, &molt),
+        (3, "2.0.0".to_owned()),
+        "the state went through it all"
+    );
+    molt.terminate();
+}

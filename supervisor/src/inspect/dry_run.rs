@@ -1,0 +1,425 @@
+//! `molt check --against`: the rules, the app's lifecycle, and a dry run of the migration
+//! both ways, in the inspecting child (see the module docs: a library that crashes here is a
+//! refusal, not an outage).
+//!
+//! The migration runs the hooks a swap and a rollback would run, on real state when a
+//! snapshot is given (imported into the old version), else on the old version's freshly
+//! created state: old export → new import → new export in the old schema → old import. The
+//! round trip is good when the old version exports the same bytes afterwards as before.
+//! Without an old library, the new one's own snapshot round trip (export, import, export) is
+//! checked instead.
+
+use crate::loader::{is_mapped, Expect, Instance, Plugin, PluginInfo};
+use molt_abi::{choose_schema, Request};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One rule and whether the library (pair) keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rule {
+    /// What the rule says.
+    pub rule: String,
+    /// Kept?
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// One hook call of the dry run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    /// `old export`, `new import`, …
+    pub what: String,
+    /// The schema of the bytes.
+    pub schema: u32,
+    /// How many bytes crossed.
+    pub bytes: usize,
+    /// How long the hook took.
+    pub took: Duration,
+}
+
+/// What a dry run found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DryRun {
+    /// The library checked.
+    pub new: PluginInfo,
+    /// The one it would replace, if given.
+    pub old: Option<PluginInfo>,
+    /// Where the state came from.
+    pub state: String,
+    /// The rules, in order.
+    pub rules: Vec<Rule>,
+    /// The hook calls of the migration (or of the round trip), in order, as far as they got.
+    pub steps: Vec<Step>,
+}
+
+impl DryRun {
+    /// Whether every rule is kept.
+    pub fn ok(&self) -> bool {
+        self.rules.iter().all(|r| r.ok)
+    }
+}
+
+/// What the child was asked.
+pub(super) struct Ask<'a> {
+    pub library: &'a Path,
+    pub against: Option<&'a Path>,
+    pub state: Option<&'a Path>,
+    pub scratch: &'a Path,
+}
+
+/// Runs the dry run. `Err` is a refusal of a library by the loader (its message).
+pub(super) fn run(ask: &Ask<'_>) -> Result<DryRun, String> {
+    let load = |lib: &Path, dir: &str| {
+        Plugin::load_trusted(lib, &ask.scratch.join(dir), &Expect::any()).map_err(|e| e.to_string())
+    };
+    let new = load(ask.library, "new")?;
+    let mut rules = own_rules(new.info());
+    rules.extend(lifecycle(&new));
+    let old = ask.against.map(|lib| load(lib, "old")).transpose()?;
+    let mut steps = Vec::new();
+    let state = match &old {
+        Some(old) => {
+            rules.extend(pair_rules(old.info(), new.info()));
+            migrate(old, &new, ask.state, &mut steps, &mut rules)
+        }
+        None => round_trip(&new, ask.state, &mut steps, &mut rules),
+    };
+    let mut dry_run = DryRun {
+        new: new.info().clone(),
+        old: old.as_ref().map(|o| o.info().clone()),
+        state,
+        rules,
+        steps,
+    };
+    // Every instance is gone; closing the plugins must unmap the new library.
+    let copy = new.copy_path().map(Path::to_owned);
+    drop((old, new));
+    dry_run.rules.extend(unmapped_rule(copy));
+    Ok(dry_run)
+}
+
+fn rule(rule: &str, ok: bool, detail: impl Into<String>) -> Rule {
+    Rule {
+        rule: rule.to_owned(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+/// The rules one library keeps by itself (`export_app!` checks them at compile time; a
+/// library built against an older molt-abi may not).
+fn own_rules(info: &PluginInfo) -> Vec<Rule> {
+    let dupes = |list: &[u32]| list.len() != list.iter().collect::<BTreeSet<_>>().len();
+    vec![
+        rule(
+            "IMPORTS include SCHEMA (a restart restores snapshots through it)",
+            info.imports.contains(&info.state_schema),
+            format!("schema {}, imports {:?}", info.state_schema, info.imports),
+        ),
+        rule(
+            "EXPORTS include SCHEMA (else upgrades go through an older schema and lose what it lacks)",
+            info.exports.contains(&info.state_schema),
+            format!("schema {}, exports {:?}", info.state_schema, info.exports),
+        ),
+        rule(
+            "no schema listed twice",
+            !dupes(&info.imports) && !dupes(&info.exports),
+            format!("imports {:?}, exports {:?}", info.imports, info.exports),
+        ),
+    ]
+}
+
+/// The rules a pair keeps: same app, a schema each way.
+fn pair_rules(old: &PluginInfo, new: &PluginInfo) -> Vec<Rule> {
+    let up = choose_schema(old.state_schema, &old.exports, new.state_schema, &new.imports);
+    let down = choose_schema(new.state_schema, &new.exports, old.state_schema, &old.imports);
+    vec![
+        rule(
+            "same app",
+            old.name == new.name,
+            format!("{:?} → {:?}", old.name, new.name),
+        ),
+        rule(
+            "a schema for the upgrade",
+            up.is_some(),
+            match up {
+                Some(s) => format!("schema {s}"),
+                None => format!(
+                    "{} exports {:?}, {} imports {:?}: nothing shared",
+                    old.version, old.exports, new.version, new.imports
+                ),
+            },
+        ),
+        rule(
+            "a schema for the rollback",
+            down.is_some(),
+            match down {
+                Some(s) => format!("schema {s}"),
+                None => format!(
+                    "{} exports {:?}, {} imports {:?}: nothing shared",
+                    new.version, new.exports, old.version, old.imports
+                ),
+            },
+        ),
+    ]
+}
+
+/// Creates an instance, serves one request, destroys it, and reports threads that outlive it.
+fn lifecycle(plugin: &Arc<Plugin>) -> Vec<Rule> {
+    let before = threads();
+    let outcome = plugin.create().map(|instance| {
+        let _ = instance.handle(&Request::new("GET", "/", "", &[], b""));
+        drop(instance);
+    });
+    if let Err(e) = outcome {
+        return vec![rule("create works", false, e.to_string())];
+    }
+    // A thread that was told to stop in `Drop` gets a moment to end.
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let mut left = threads_since(&before);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        left = threads_since(&before);
+    }
+    vec![rule(
+        "no thread outlives destroy",
+        left.is_empty(),
+        if left.is_empty() {
+            "create, one request, destroy: no thread left".to_owned()
+        } else {
+            format!("threads still running after destroy: {}", left.join(", "))
+        },
+    )]
+}
+
+/// The ids of this process's threads.
+fn threads() -> BTreeSet<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Threads that are not in `before`, as `name (tid)`.
+fn threads_since(before: &BTreeSet<String>) -> Vec<String> {
+    threads()
+        .difference(before)
+        .map(|tid| {
+            let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap_or_default();
+            format!("{:?} (tid {tid})", name.trim())
+        })
+        .collect()
+}
+
+/// Reads a snapshot for `plugin`'s app.
+fn snapshot(path: &Path, app: &str) -> Result<(u32, Vec<u8>, String), String> {
+    let snap = crate::snapshot::read_snapshot(path).map_err(|e| e.to_string())?;
+    if snap.app != app {
+        return Err(format!(
+            "the snapshot {} is of app {:?}, not {app:?}",
+            path.display(),
+            snap.app
+        ));
+    }
+    let label = format!(
+        "snapshot {} ({} {}, schema {}, {} bytes)",
+        path.display(),
+        snap.app,
+        snap.version,
+        snap.schema,
+        snap.bytes.len()
+    );
+    Ok((snap.schema, snap.bytes, label))
+}
+
+/// The starting instance: imported from the snapshot, or freshly created.
+fn start(
+    plugin: &Arc<Plugin>,
+    state: Option<&Path>,
+    steps: &mut Vec<Step>,
+) -> Result<(Instance, String), String> {
+    match state {
+        None => {
+            let instance = plugin.create().map_err(|e| e.to_string())?;
+            Ok((instance, format!("freshly created by {}", plugin.info().version)))
+        }
+        Some(path) => {
+            let (schema, bytes, label) = snapshot(path, &plugin.info().name)?;
+            let instance = timed(
+                steps,
+                &format!("{} import (snapshot)", plugin.info().version),
+                schema,
+                bytes.len(),
+                || plugin.import(schema, &bytes),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok((instance, label))
+        }
+    }
+}
+
+fn timed<T>(steps: &mut Vec<Step>, what: &str, schema: u32, bytes: usize, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    steps.push(Step {
+        what: what.to_owned(),
+        schema,
+        bytes,
+        took: started.elapsed(),
+    });
+    out
+}
+
+fn export(instance: &Instance, schema: u32, steps: &mut Vec<Step>, what: &str) -> Result<Vec<u8>, String> {
+    let started = Instant::now();
+    let bytes = instance.export(schema).map_err(|e| format!("{what}: {e}"))?;
+    steps.push(Step {
+        what: what.to_owned(),
+        schema,
+        bytes: bytes.len(),
+        took: started.elapsed(),
+    });
+    Ok(bytes)
+}
+
+/// The migration both ways; returns where the state came from.
+fn migrate(
+    old: &Arc<Plugin>,
+    new: &Arc<Plugin>,
+    state: Option<&Path>,
+    steps: &mut Vec<Step>,
+    rules: &mut Vec<Rule>,
+) -> String {
+    let (o, n) = (old.info(), new.info());
+    let (Some(up), Some(down)) = (
+        choose_schema(o.state_schema, &o.exports, n.state_schema, &n.imports),
+        choose_schema(n.state_schema, &n.exports, o.state_schema, &o.imports),
+    ) else {
+        return "not migrated: no shared schema".to_owned();
+    };
+    let result = (|| -> Result<(bool, String), (String, String)> {
+        let (first, label) = start(old, state, steps).map_err(|e| (e, "no state".to_owned()))?;
+        let fail = |e: String| (e, label.clone());
+        let before = export(
+            &first,
+            o.state_schema,
+            steps,
+            &format!("{} export (own schema)", o.version),
+        )
+        .map_err(fail)?;
+        let bytes = export(&first, up, steps, &format!("{} export", o.version)).map_err(fail)?;
+        let upgraded = timed(steps, &format!("{} import", n.version), up, bytes.len(), || {
+            new.import(up, &bytes)
+        })
+        .map_err(|e| fail(e.to_string()))?;
+        let bytes = export(
+            &upgraded,
+            down,
+            steps,
+            &format!("{} export (rollback)", n.version),
+        )
+        .map_err(fail)?;
+        let back = timed(
+            steps,
+            &format!("{} import (rollback)", o.version),
+            down,
+            bytes.len(),
+            || old.import(down, &bytes),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let after = export(
+            &back,
+            o.state_schema,
+            steps,
+            &format!("{} export (own schema)", o.version),
+        )
+        .map_err(fail)?;
+        Ok((before == after, label))
+    })();
+    match result {
+        Ok((same, label)) => {
+            rules.push(rule(
+                "the round trip returns the same bytes",
+                same,
+                if same {
+                    format!(
+                        "{} → {} (schema {up}) → {} (schema {down}): identical",
+                        o.version, n.version, o.version
+                    )
+                } else {
+                    format!(
+                        "{} → {} (schema {up}) → {} (schema {down}): the state came back different: \
+                         the upgrade or the rollback loses or changes data",
+                        o.version, n.version, o.version
+                    )
+                },
+            ));
+            label
+        }
+        Err((error, label)) => {
+            rules.push(rule("the migration runs", false, error));
+            label
+        }
+    }
+}
+
+/// Without an old library: the new one's own snapshot round trip.
+fn round_trip(
+    plugin: &Arc<Plugin>,
+    state: Option<&Path>,
+    steps: &mut Vec<Step>,
+    rules: &mut Vec<Rule>,
+) -> String {
+    let schema = plugin.info().state_schema;
+    let version = plugin.info().version.clone();
+    let result = (|| -> Result<(bool, String), (String, String)> {
+        let (first, label) = start(plugin, state, steps).map_err(|e| (e, "no state".to_owned()))?;
+        let fail = |e: String| (e, label.clone());
+        let before = export(&first, schema, steps, &format!("{version} export")).map_err(fail)?;
+        let again = timed(steps, &format!("{version} import"), schema, before.len(), || {
+            plugin.import(schema, &before)
+        })
+        .map_err(|e| fail(e.to_string()))?;
+        let after = export(&again, schema, steps, &format!("{version} export")).map_err(fail)?;
+        Ok((before == after, label))
+    })();
+    match result {
+        Ok((same, label)) => {
+            rules.push(rule(
+                "a snapshot round trip returns the same bytes",
+                same,
+                if same {
+                    "export, import, export: identical"
+                } else {
+                    "export, import, export: the bytes differ"
+                },
+            ));
+            label
+        }
+        Err((error, label)) => {
+            rules.push(rule("the snapshot round trip runs", false, error));
+            label
+        }
+    }
+}
+
+/// After everything is dropped: whether the new library's copy is really unmapped.
+fn unmapped_rule(copy: Option<PathBuf>) -> Option<Rule> {
+    let copy = copy?;
+    let mapped = is_mapped(&copy);
+    Some(rule(
+        "the library unloads after its last instance",
+        !mapped,
+        if mapped {
+            "still mapped after dlclose: a thread it started, or a thread-local with a destructor, keeps it loaded"
+        } else {
+            "unmapped after dlclose"
+        },
+    ))
+}

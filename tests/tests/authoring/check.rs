@@ -1,0 +1,146 @@
+//! `molt check LIB --against OLD [--state SNAPSHOT]` with the real binary: a good pair, a pair
+//! with no shared schema, a pair whose round trip loses data, threads that outlive `destroy`,
+//! and the old library taken from a volume.
+
+use molt_supervisor::snapshot::{Snapshot, SnapshotStore};
+use molt_tests::artifacts::plugin;
+use molt_tests::dir::TestDir;
+use molt_tests::process::{molt, push};
+use std::path::{Path, PathBuf};
+
+/// `molt check ARGS`: exit code, stdout, stderr.
+fn check(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = molt(&[&["check"], args].concat());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn lib(name: &str) -> String {
+    plugin(name).display().to_string()
+}
+
+/// A snapshot file of counter 1.0.0 at `count`, written by the supervisor's own store.
+fn counter_snapshot(dir: &TestDir, count: u64) -> PathBuf {
+    let store = SnapshotStore::new(dir.mkdir("state"));
+    store
+        .write(&Snapshot::new(
+            "counter",
+            "1.0.0",
+            1,
+            count.to_le_bytes().to_vec(),
+        ))
+        .expect("writing a snapshot")
+}
+
+fn text(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn a_good_pair_round_trips_real_state() {
+    let dir = TestDir::new("check-good");
+    let snap = counter_snapshot(&dir, 42);
+    let (code, out, err) = check(&[
+        &lib("counter_v2"),
+        "--against",
+        &lib("counter_v1"),
+        "--state",
+        &text(&snap),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("checked against counter 1.0.0 (schema 1); state: snapshot"),
+        "{out}"
+    );
+    assert!(out.contains("(counter 1.0.0, schema 1, 8 bytes)"), "{out}");
+    assert!(out.contains("ok    a schema for the upgrade: schema 1"), "{out}");
+    assert!(out.contains("ok    a schema for the rollback: schema 1"), "{out}");
+    assert!(out.contains("(schema 1) → 1.0.0 (schema 1): identical"), "{out}");
+    // Every hook of the dry run with its schema, size and time.
+    for step in [
+        "1.0.0 import (snapshot)",
+        "2.0.0 import ",
+        "2.0.0 export (rollback)",
+        "1.0.0 import (rollback)",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("no {step:?} in {out}"));
+        assert!(
+            line.contains("schema 1") && line.contains("8 bytes") && line.ends_with(" ms"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_pair_with_no_shared_schema_is_refused() {
+    let (code, out, err) = check(&[&lib("fixture_wrong_schema"), "--against", &lib("counter_v1")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("FAIL  a schema for the upgrade: 1.0.0 exports [1], 3.0.0-wrong-schema imports [3]: nothing shared"), "{out}");
+    assert!(out.contains("not migrated: no shared schema"), "{out}");
+    assert!(
+        err.contains("counter 3.0.0-wrong-schema refused by molt check: a schema for the upgrade; a schema for the rollback"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_round_trip_that_loses_data_is_refused_on_real_state() {
+    let dir = TestDir::new("check-lossy");
+    let snap = counter_snapshot(&dir, 42);
+    let lossy = lib("fixture_lossy_rollback");
+    let (code, out, err) = check(&[&lossy, "--against", &lib("counter_v1"), "--state", &text(&snap)]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("FAIL  the round trip returns the same bytes: 1.0.0 → 2.0.0-lossy-rollback (schema 1) → 1.0.0 (schema 1): the state came back different"),
+        "{out}"
+    );
+    assert!(
+        err.contains("refused by molt check: the round trip returns the same bytes"),
+        "{err}"
+    );
+    // On fresh state (a count of 0) the loss does not show: why --state matters.
+    let (code, out, _) = check(&[&lossy, "--against", &lib("counter_v1")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("state: freshly created by 1.0.0"), "{out}");
+}
+
+#[test]
+fn threads_that_outlive_destroy_are_named() {
+    let (code, out, err) = check(&[&lib("fixture_leak_thread")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains(
+            "FAIL  no thread outlives destroy: threads still running after destroy: \"leaked-by-app\""
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL  the library unloads after its last instance: still mapped"),
+        "{out}"
+    );
+    // A well-behaved library passes both.
+    let (code, out, _) = check(&[&lib("counter_v1")]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok    no thread outlives destroy") && out.contains("ok    the library unloads"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_old_library_can_come_from_a_volume() {
+    let dir = TestDir::new("check-volume");
+    let volume = dir.mkdir("volume");
+    push(&plugin("counter_v1"), &volume);
+    let (code, out, err) = check(&[&lib("counter_v2"), "--volume", &text(&volume), "--app", "counter"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("checked against counter 1.0.0 (schema 1)"), "{out}");
+    let (code, _, err) = check(&[&lib("counter_v2"), "--volume", &text(&volume)]);
+    assert_eq!(code, Some(2), "--volume without --app is a usage error: {err}");
+}
