@@ -98,18 +98,23 @@ impl Supervisor {
         }
     }
 
-    /// Changes to `version`: back to the version kept loaded behind the active one (the
-    /// engine's rollback, no load), or stage and swap to it, or start on it when nothing
+    /// Changes to `version`: on a rollback, back to the version kept loaded behind the active
+    /// one (the engine's rollback, no load) when it is the target; else stage and swap to it, or start on it when nothing
     /// serves yet. A boot marker names the version while it loads and imports (see `boot.rs`).
     pub(super) fn change_to(&self, version: &str, why: Change) -> Result<Option<SwapReport>, Refused> {
         let from = self.running_version();
         let marker = self.boot_marker(version);
         let report = match self.engine.get() {
             Some(engine) => {
-                let kept = engine
-                    .generations()
-                    .first()
-                    .is_some_and(|p| p.info().version == version);
+                // A rollback to the version just replaced reuses it (no load); any other change,
+                // an activation of an older version included, swaps to a fresh load and keeps
+                // the replaced version, so the kept generations age out in order.
+                let back = matches!(why, Change::Rollback | Change::ProbationRollback);
+                let kept = back
+                    && engine
+                        .generations()
+                        .first()
+                        .is_some_and(|p| p.info().version == version);
                 let report = if kept {
                     engine.rollback()?
                 } else {
