@@ -3,6 +3,7 @@
 
 use super::Supervisor;
 use crate::volume::{now_ms, SupervisorReport};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How often the report is rewritten when nothing changes.
@@ -25,6 +26,13 @@ impl Supervisor {
 
     fn write_report(&self, stopped: bool) {
         let _one_writer = self.publishing.lock();
+        // A heartbeat still in flight at shutdown must not bring the report back to life.
+        if self.withdrawn.load(Ordering::SeqCst) {
+            return;
+        }
+        if stopped {
+            self.withdrawn.store(true, Ordering::SeqCst);
+        }
         let report = {
             let rec = self.record.lock();
             SupervisorReport {

@@ -13,6 +13,16 @@ use tokio::sync::mpsc;
 
 /// Runs a supervisor until `shutdown` completes; then drains, snapshots and returns.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    // Polled once now, so that signal handlers it installs on its first poll (see
+    // `shutdown_signal`) are in place before anyone learns where we listen: a SIGTERM sent
+    // right after the address file appears must drain and snapshot, not kill the process.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut signalled = false;
+    std::future::poll_fn(|cx| {
+        signalled = shutdown.as_mut().poll(cx).is_ready();
+        std::task::Poll::Ready(())
+    })
+    .await;
     if !config.control.ip().is_loopback() && config.token.is_none() {
         return Err(DaemonError::ControlWithoutToken { addr: config.control });
     }
@@ -131,7 +141,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         }
     });
 
-    shutdown.await;
+    if !signalled {
+        shutdown.await;
+    }
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = front_task.await;

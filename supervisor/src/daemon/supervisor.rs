@@ -41,6 +41,8 @@ pub struct Supervisor {
     pub(super) host: String,
     /// One writer of this supervisor's volume report at a time.
     pub(super) publishing: Mutex<()>,
+    /// Set once the report is marked stopped: nothing writes it again.
+    pub(super) withdrawn: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -128,6 +130,7 @@ impl Supervisor {
             started_ms: crate::volume::now_ms(),
             host: crate::volume::host_name(),
             publishing: Mutex::new(()),
+            withdrawn: std::sync::atomic::AtomicBool::new(false),
             config,
         };
         sup.restorable_state()?;
