@@ -61,6 +61,16 @@ pub trait App: Send + Sync + Sized + 'static {
     fn handle(&self, req: &Request<'_>) -> Response;
 
     /// Serialises the whole state in `schema` (one of [`App::EXPORTS`]).
+    ///
+    /// **It may run concurrently with [`App::handle`].** During a swap it runs with traffic
+    /// paused (no `handle` call is in flight), but for a periodic snapshot the supervisor
+    /// calls it while requests keep being served on other threads: traffic is not paused for
+    /// snapshots. So read the state under the same
+    /// locks or atomics `handle` uses, and return bytes that are consistent by themselves (for
+    /// a sharded map: each shard read under its own lock is enough; the snapshot is then a
+    /// state the app could have had while it served). Keep locks short (copy a shard, release
+    /// it, encode outside the lock): a request waiting on a lock the export holds waits as
+    /// long as the export holds it. A snapshot never overlaps a swap.
     fn export_state(&self, schema: u32) -> Result<Vec<u8>, AppError>;
 
     /// Builds an instance from state serialised in `schema` (one of [`App::IMPORTS`]).

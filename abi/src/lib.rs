@@ -45,6 +45,11 @@
 //! - **Your buffers are yours.** Responses and exported state are allocated by your plugin and
 //!   freed by it (the host calls the descriptor's `free_buffer`); the generated shims do this.
 //! - **`handle` runs on many threads at once**: the app is `Send + Sync`; use locks or atomics.
+//!   It may run on the supervisor's async workers: a handler that blocks for long is
+//!   tolerated (others are served meanwhile) but costs a worker while it blocks.
+//! - **`export_state` runs beside `handle` for snapshots**: periodic snapshots do not pause
+//!   traffic, so the export reads the state under the locks `handle` uses, and should hold
+//!   each only briefly ([`App::export_state`]).
 //! - **Panics stay inside.** Each shim catches panics: a panic in `handle` answers that
 //!   request with a 500 carrying only a request id (the panic text goes to the supervisor's
 //!   log); a panic in a hook makes the swap fail and the old version keep serving. No
@@ -59,7 +64,8 @@
 //! - **Nothing may outlive `destroy`.** No background threads, no thread-locals with
 //!   destructors, no global state the next version would expect to find: an old version's
 //!   library is unloaded once no call can reach it. Everything the next version needs goes
-//!   through `export_state`.
+//!   through `export_state`. Periodic work goes in [`App::tick`], which the supervisor calls
+//!   from its own thread every [`App::TICK_INTERVAL_MS`], never during a swap's pause.
 //! - **A segfault is not caught.** Memory errors in a plugin take the whole process down;
 //!   molt's state snapshots are how the state comes back after a restart.
 //!

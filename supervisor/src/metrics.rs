@@ -10,6 +10,7 @@
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
 //! | `molt_http_dispatch_total` | counter | `path`: `inline` (on a runtime worker), `pool` (blocking pool) |
+//! | `molt_state_lock_wait_seconds_total` | counter | `waiter`: `swap` (behind a snapshot's export), `snapshot` (behind a swap) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
 //! | `molt_ticks_total` | counter | `result`: `ok`, `failed` (error or panic, contained), `skipped` (a swap paused traffic) |
 //! | `molt_libraries_left_mapped` | gauge: libraries still mapped after they were closed (threads or TLS destructors of theirs keep them loaded) | |
@@ -73,6 +74,16 @@ pub enum Dispatch {
     Pool,
 }
 
+/// Who waited for the engine's one-at-a-time lock, as counted in
+/// `molt_state_lock_wait_seconds_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiter {
+    /// A swap or rollback, behind a snapshot's export.
+    Swap,
+    /// A snapshot's export, behind a swap.
+    Snapshot,
+}
+
 /// What woke the volume watcher, as counted in `molt_watch_wakeups_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WakeSource {
@@ -134,6 +145,8 @@ pub struct Metrics {
     snapshots_failed: AtomicU64,
     wakeups: [AtomicU64; 2],
     dispatch: [AtomicU64; 2],
+    /// Nanoseconds waited, by [`Waiter`].
+    lock_waits: [AtomicU64; 2],
     ticks: [AtomicU64; 3],
     left_mapped: AtomicU64,
     active: Mutex<Option<(String, String)>>,
@@ -158,6 +171,7 @@ impl Metrics {
             snapshots_failed: AtomicU64::new(0),
             wakeups: Default::default(),
             dispatch: Default::default(),
+            lock_waits: Default::default(),
             ticks: Default::default(),
             left_mapped: AtomicU64::new(0),
             active: Mutex::new(None),
@@ -216,6 +230,13 @@ impl Metrics {
             &self.snapshots_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `waited` to the time `waiter` spent behind the other (a snapshot behind a swap, or
+    /// the reverse).
+    pub fn record_state_lock_wait(&self, waiter: Waiter, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.lock_waits[waiter as usize].fetch_add(nanos, Ordering::Relaxed);
     }
 
     /// Counts where one request ran.
@@ -306,6 +327,16 @@ impl Metrics {
              molt_snapshots_total{{result=\"ok\"}} {}\nmolt_snapshots_total{{result=\"failed\"}} {}",
             self.snapshots_ok.load(Ordering::Relaxed),
             self.snapshots_failed.load(Ordering::Relaxed)
+        );
+        let waited = |w: Waiter| self.lock_waits[w as usize].load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "# HELP molt_state_lock_wait_seconds_total Time swaps waited for snapshot exports, and snapshots for swaps (they never overlap).\n\
+             # TYPE molt_state_lock_wait_seconds_total counter\n\
+             molt_state_lock_wait_seconds_total{{waiter=\"swap\"}} {}\n\
+             molt_state_lock_wait_seconds_total{{waiter=\"snapshot\"}} {}",
+            waited(Waiter::Swap),
+            waited(Waiter::Snapshot)
         );
         let (inline, pool) = self.dispatches();
         let _ = writeln!(

@@ -33,6 +33,7 @@
 //! | `fixture_tick` | `1.2.0-tick`: counter v1 whose `tick` hook adds 1 every 20 ms and panics at every multiple of 10 |
 //! | `fixture_lossy_rollback` | `2.0.0-lossy-rollback`: imports 1, exports 2 and 1, but its schema 1 forgets the count |
 //! | `fixture_leak_thread` | `1.4.0-leak-thread`: counter v1 whose create and import start a thread that never ends |
+//! | `fixture_bad_lists` | `2.0.0-bad-lists`: schema 2 with `IMPORTS = [1]`, `EXPORTS = [1]` (descriptor made by hand) |
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
 //! | `fixture_ctor` | `2.0.0-ctor`: a constructor that exits, aborts or hangs (`MOLT_FIXTURE_CTOR`) |
 //! | `fixture_bogus_entry` | `2.0.0-bogus-entry`: no molt app; `molt_app_descriptor` is an `int` |

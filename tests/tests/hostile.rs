@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "hostile/control.rs"]
+mod control;
 #[path = "hostile/foreign.rs"]
 mod foreign;
 

@@ -120,11 +120,14 @@ fn init_logging(format: LogFormat, default_level: &str) {
     };
 }
 
-/// Reads a token file (surrounding whitespace trimmed); an empty file is an error.
+/// Reads a token file (surrounding whitespace trimmed): a regular file of at most 4 KiB (no
+/// FIFO or device); an empty file is an error.
 fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
     use anyhow::Context;
-    let token = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the token file {}", path.display()))?
+    let bytes = crate::untrusted::read(path, None, crate::untrusted::MAX_TOKEN_FILE)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    let token = String::from_utf8(bytes)
+        .with_context(|| format!("the token file {} is not UTF-8", path.display()))?
         .trim()
         .to_owned();
     anyhow::ensure!(!token.is_empty(), "the token file {} is empty", path.display());

@@ -3,6 +3,7 @@
 //! API does not import the daemon.
 
 use super::{Outcome, Status, UploadInfo};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The operations behind the control API's routes. Mutating calls block (they stage, load and
@@ -19,8 +20,12 @@ pub trait ControlApi: Send + Sync + 'static {
     fn token_matches(&self, given: Option<&str>) -> bool;
     /// The version that serves, if any.
     fn running_version(&self) -> Option<String>;
-    /// `POST /releases`: store an uploaded library as a release (not activated).
-    fn upload(self: Arc<Self>, bytes: &[u8], info: &UploadInfo) -> Outcome;
+    /// Where `POST /releases` streams a body to (a temporary directory is made inside): a
+    /// directory on the release volume, so storing the release is a rename away.
+    fn upload_dir(&self) -> PathBuf;
+    /// `POST /releases`: store the uploaded library, streamed to `library`, as a release (not
+    /// activated). The file is removed after this returns.
+    fn upload(self: Arc<Self>, library: &Path, info: &UploadInfo) -> Outcome;
     /// `POST /activate?version=V[&force=true]`: point `current` at `version` and swap to it
     /// (`force`: even a release marked bad).
     fn activate(self: Arc<Self>, version: &str, force: bool) -> Outcome;

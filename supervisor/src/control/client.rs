@@ -119,10 +119,14 @@ impl ControlClient {
 
     /// `POST /releases`: stores a release on the supervisor's volume without activating it.
     pub fn upload(&self, library: &Path, info: &UploadInfo) -> Result<Outcome, ClientError> {
-        let bytes = std::fs::read(library).map_err(|source| ClientError::Read {
+        let read_err = |source| ClientError::Read {
             path: library.display().to_string(),
             source,
-        })?;
+        };
+        // Streamed from the file with its length, never read whole into memory.
+        let file = std::fs::File::open(library).map_err(read_err)?;
+        let len = file.metadata().map_err(read_err)?.len();
+        let bytes = reqwest::blocking::Body::sized(file, len);
         let url = format!("{}/releases", self.base);
         let schema = info.state_schema.to_string();
         let abi = info.abi.to_string();

@@ -10,44 +10,62 @@
 //! | `POST /activate?version=V[&force=true]` | points `current` at V and swaps to it (`force`: even a release marked bad) |
 //! | `POST /rollback` | back to the version this supervisor served before |
 //!
-//! Mutating calls need `Authorization: Bearer <token>` when a token is configured; the
-//! supervisor refuses to start on a non-loopback control address without one.
+//! Mutating calls need `Authorization: Bearer <token>` when a token is configured (compared
+//! in constant time; tokens shorter than 16 bytes are refused at start); the supervisor
+//! refuses to start on a non-loopback control address without one.
+//!
+//! Hostile clients cannot take it down (see [`serve`] and [`guard`]): the token is checked
+//! before any body byte is read; a `Content-Length` over the route's limit ([`MAX_UPLOAD`]
+//! for uploads, [`SMALL_BODY`] for the rest) is a 413 at once; uploads are streamed to a
+//! temporary directory on the volume, never held in memory; the listener serves at most
+//! [`Limits::max_connections`] connections and closes one that does not send its headers in
+//! time.
 
 mod api;
 pub mod client;
+mod guard;
+pub mod serve;
 pub mod status;
+mod upload;
 
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
 
 pub use api::ControlApi;
 pub use client::{ControlClient, UploadInfo};
+pub use guard::SMALL_BODY;
+pub use serve::Limits;
 pub use status::{Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
 
-/// The largest library `POST /releases` accepts.
-pub const MAX_UPLOAD: usize = 1 << 30;
+/// The largest library `POST /releases` accepts (bytes).
+pub const MAX_UPLOAD: u64 = crate::untrusted::MAX_LIBRARY;
 
 /// The shared handle the routes call.
 type Api = Arc<dyn ControlApi>;
 
-/// The control API's routes, bound to one supervisor.
-pub fn router(supervisor: Api) -> Router {
+/// The control API's routes, bound to one supervisor. Mutating calls pass the token check
+/// (before any of their body is read); every call has a body limit checked on its
+/// `Content-Length` before the body is read: [`MAX_UPLOAD`] for `POST /releases`,
+/// [`SMALL_BODY`] for the rest.
+pub fn router(api: Api) -> Router {
+    let limit = |bytes: u64| from_fn_with_state((Arc::clone(&api), bytes), guard::limit_body);
+    let small = || limit(SMALL_BODY);
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .route("/releases", post(upload))
-        .route("/activate", post(activate))
-        .route("/rollback", post(rollback))
-        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
-        .with_state(supervisor)
+        .route("/releases", post(upload::upload).layer(limit(MAX_UPLOAD)))
+        .route("/activate", post(activate).layer(small()))
+        .route("/rollback", post(rollback).layer(small()))
+        .route_layer(from_fn_with_state(Arc::clone(&api), guard::authenticate))
+        .route("/healthz", get(|| async { "ok\n" }).layer(small()))
+        .route("/readyz", get(readyz).layer(small()))
+        .route("/status", get(status).layer(small()))
+        .route("/metrics", get(metrics).layer(small()))
+        .with_state(api)
 }
 
 async fn readyz(State(sup): State<Api>) -> Response {
@@ -58,8 +76,17 @@ async fn readyz(State(sup): State<Api>) -> Response {
     }
 }
 
-async fn status(State(sup): State<Api>) -> Json<Status> {
-    Json(sup.status())
+/// `GET /status`: built off the async runtime (it reads the volume's `current`), so a slow
+/// or hostile volume never blocks traffic or the other control calls.
+async fn status(State(sup): State<Api>) -> Response {
+    match tokio::task::spawn_blocking(move || sup.status()).await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("status task failed: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(sup): State<Api>) -> Response {
@@ -68,26 +95,6 @@ async fn metrics(State(sup): State<Api>) -> Response {
         sup.metrics_text(),
     )
         .into_response()
-}
-
-/// A 401 answer, unless the call carries the configured token.
-fn denied(sup: &dyn ControlApi, headers: &HeaderMap) -> Option<Response> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if sup.token_matches(given) {
-        None
-    } else {
-        let outcome = Outcome {
-            ok: false,
-            message: "unauthorized: this call needs `Authorization: Bearer <token>`".to_owned(),
-            version: sup.running_version(),
-            swap: None,
-            refusal: None,
-        };
-        Some((StatusCode::UNAUTHORIZED, Json(outcome)).into_response())
-    }
 }
 
 /// Runs a blocking supervisor operation off the runtime and turns its outcome into a response.
@@ -109,39 +116,6 @@ async fn blocking(sup: Api, op: impl FnOnce(Api) -> Outcome + Send + 'static) ->
     }
 }
 
-/// Query of `POST /releases`.
-#[derive(Debug, Deserialize)]
-struct UploadQuery {
-    app: String,
-    version: String,
-    schema: u32,
-    abi: u32,
-    file: String,
-    sha256: String,
-    signature: Option<String>,
-}
-
-async fn upload(
-    State(sup): State<Api>,
-    headers: HeaderMap,
-    Query(q): Query<UploadQuery>,
-    body: Bytes,
-) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
-    let info = UploadInfo {
-        app: q.app,
-        version: q.version,
-        state_schema: q.schema,
-        abi: q.abi,
-        file: q.file,
-        sha256: q.sha256,
-        signature: q.signature,
-    };
-    blocking(sup, move |sup| sup.upload(&body, &info)).await
-}
-
 /// Query of `POST /activate`.
 #[derive(Debug, Deserialize)]
 struct ActivateQuery {
@@ -150,16 +124,10 @@ struct ActivateQuery {
     force: bool,
 }
 
-async fn activate(State(sup): State<Api>, headers: HeaderMap, Query(q): Query<ActivateQuery>) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+async fn activate(State(sup): State<Api>, Query(q): Query<ActivateQuery>) -> Response {
     blocking(sup, move |sup| sup.activate(&q.version, q.force)).await
 }
 
-async fn rollback(State(sup): State<Api>, headers: HeaderMap) -> Response {
-    if let Some(denied) = denied(sup.as_ref(), &headers) {
-        return denied;
-    }
+async fn rollback(State(sup): State<Api>) -> Response {
     blocking(sup, |sup| sup.rollback()).await
 }

@@ -51,6 +51,10 @@ pub struct SwapRecord {
     pub to: String,
     /// Microseconds traffic was paused (drain, export, import, switch).
     pub pause_us: u64,
+    /// Microseconds the swap waited, before staging and with traffic flowing, for a snapshot's
+    /// export to finish (not part of the pause).
+    #[serde(default)]
+    pub waited_for_snapshot_us: u64,
     /// Whether the swap completed.
     pub ok: bool,
     /// Why it did not.
@@ -98,6 +102,15 @@ pub struct SnapshotRecord {
     pub bytes: u64,
     /// When (RFC 3339).
     pub at: String,
+    /// Microseconds it waited for a swap in progress before exporting.
+    #[serde(default)]
+    pub waited_for_swap_us: u64,
+    /// Microseconds the app's export took (traffic flowed meanwhile).
+    #[serde(default)]
+    pub export_us: u64,
+    /// Microseconds writing the file took.
+    #[serde(default)]
+    pub write_us: u64,
 }
 
 /// The answer to a mutating control call.

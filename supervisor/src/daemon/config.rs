@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The shortest bearer token `molt run` accepts, in bytes.
+pub const MIN_TOKEN_LEN: usize = 16;
+
 /// Everything `molt run` is told.
 #[derive(Debug, Clone)]
 pub struct RunConfig {

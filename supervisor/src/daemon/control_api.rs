@@ -2,6 +2,7 @@
 
 use super::Supervisor;
 use crate::control::{ControlApi, Outcome, Status, UploadInfo};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 impl ControlApi for Supervisor {
@@ -27,8 +28,12 @@ impl ControlApi for Supervisor {
         Supervisor::running_version(self)
     }
 
-    fn upload(self: Arc<Self>, bytes: &[u8], info: &UploadInfo) -> Outcome {
-        Supervisor::upload(&self, bytes, info)
+    fn upload_dir(&self) -> PathBuf {
+        self.volume.releases_dir(&self.config.app)
+    }
+
+    fn upload(self: Arc<Self>, library: &Path, info: &UploadInfo) -> Outcome {
+        Supervisor::upload(&self, library, info)
     }
 
     fn activate(self: Arc<Self>, version: &str, force: bool) -> Outcome {

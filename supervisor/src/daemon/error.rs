@@ -15,6 +15,17 @@ pub enum DaemonError {
         /// The address.
         addr: SocketAddr,
     },
+    /// The token is too short to resist guessing.
+    #[error(
+        "refusing a control API token of {len} bytes: tokens must be at least {min} bytes \
+         (e.g. `head -c 24 /dev/urandom | base64 > token`); nothing was started"
+    )]
+    ShortToken {
+        /// Its length.
+        len: usize,
+        /// The minimum.
+        min: usize,
+    },
     /// A socket could not be bound.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {

@@ -31,7 +31,7 @@ mod traffic;
 mod upload;
 
 pub use boot::BOOT_MARKER;
-pub use config::{BoundAddrs, RunConfig};
+pub use config::{BoundAddrs, RunConfig, MIN_TOKEN_LEN};
 pub use error::DaemonError;
 pub use presence::{HEARTBEAT, STALE_AFTER};
 pub use refused::Refused;

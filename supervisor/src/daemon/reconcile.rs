@@ -188,6 +188,8 @@ impl Supervisor {
             };
             self.metrics
                 .record_swap(result, Some(r.steps.pause), Some(r.state_bytes));
+            self.metrics
+                .record_state_lock_wait(crate::metrics::Waiter::Swap, r.waited_for_snapshot);
         }
         self.metrics.set_active(app, version);
         let schema = self.engine.get().map(|e| e.active().info().state_schema);
@@ -242,6 +244,7 @@ fn swap_record(report: &SwapReport) -> SwapRecord {
         from: Some(report.from.clone()),
         to: report.to.clone(),
         pause_us: report.steps.pause.as_micros() as u64,
+        waited_for_snapshot_us: super::report::micros(report.waited_for_snapshot),
         ok: true,
         error: None,
         state_bytes: report.state_bytes as u64,

@@ -74,6 +74,7 @@ impl Supervisor {
                         from: self.running_version(),
                         to: version.to_owned(),
                         pause_us,
+                        waited_for_snapshot_us: 0,
                         ok: false,
                         error: Some(error),
                         state_bytes: 0,

@@ -3,11 +3,15 @@
 use super::Supervisor;
 use crate::control::status::{now_rfc3339, SnapshotRecord, Status};
 use crate::daemon::DaemonError;
+use crate::metrics::Waiter;
 use crate::snapshot::Snapshot;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 impl Supervisor {
-    /// Writes a snapshot of the running state; `None` when nothing serves.
+    /// Writes a snapshot of the running state; `None` when nothing serves. Blocks: run it on
+    /// a blocking thread. The export runs while traffic flows and never overlaps a swap (see
+    /// `Engine::export_state`); the file is written after, with no lock held.
     pub fn snapshot(&self) -> Result<Option<PathBuf>, DaemonError> {
         let Some(engine) = self.engine.get() else {
             return Ok(None);
@@ -16,33 +20,47 @@ impl Supervisor {
         let written = engine
             .export_state()
             .map_err(|e| e.to_string())
-            .and_then(|state| {
-                let bytes = state.bytes.len() as u64;
+            .and_then(|exported| {
+                let bytes = exported.state.bytes.len() as u64;
+                self.metrics
+                    .record_state_lock_wait(Waiter::Snapshot, exported.waited_for_swap);
                 let mut snap = Snapshot::new(
                     &self.config.app,
-                    &plugin.info().version,
-                    state.schema,
-                    state.bytes,
+                    &exported.version,
+                    exported.state.schema,
+                    exported.state.bytes,
                 );
                 // The tables are written from the live store, shard by shard, while traffic
                 // flows (see crate::tables::snapshot).
                 if !engine.tables().tables().is_empty() {
                     snap = snap.with_tables(std::sync::Arc::clone(engine.tables()));
                 }
+                let started = Instant::now();
                 self.snapshots
                     .write(&snap)
-                    .map(|path| (path, bytes))
+                    .map(|path| SnapshotRecord {
+                        path: path.display().to_string(),
+                        bytes,
+                        at: now_rfc3339(),
+                        waited_for_swap_us: micros(exported.waited_for_swap),
+                        export_us: micros(exported.export),
+                        write_us: micros(started.elapsed()),
+                    })
                     .map_err(|e| e.to_string())
             });
         self.metrics.record_snapshot(written.is_ok());
         match written {
-            Ok((path, bytes)) => {
-                tracing::debug!(path = %path.display(), bytes, "snapshot written");
-                self.record.lock().last_snapshot = Some(SnapshotRecord {
-                    path: path.display().to_string(),
-                    bytes,
-                    at: now_rfc3339(),
-                });
+            Ok(record) => {
+                tracing::debug!(
+                    path = %record.path,
+                    bytes = record.bytes,
+                    waited_for_swap_us = record.waited_for_swap_us,
+                    export_us = record.export_us,
+                    write_us = record.write_us,
+                    "snapshot written"
+                );
+                let path = PathBuf::from(&record.path);
+                self.record.lock().last_snapshot = Some(record);
                 Ok(Some(path))
             }
             Err(e) => {
@@ -80,4 +98,9 @@ impl Supervisor {
                 .collect(),
         }
     }
+}
+
+/// Whole microseconds, saturating.
+pub(super) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -26,6 +26,14 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     if !config.control.ip().is_loopback() && config.token.is_none() {
         return Err(DaemonError::ControlWithoutToken { addr: config.control });
     }
+    if let Some(token) = &config.token {
+        if token.len() < super::config::MIN_TOKEN_LEN {
+            return Err(DaemonError::ShortToken {
+                len: token.len(),
+                min: super::config::MIN_TOKEN_LEN,
+            });
+        }
+    }
     let sup = tokio::task::spawn_blocking({
         let config = config.clone();
         move || Supervisor::open(config)
@@ -132,13 +140,16 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let control_task = tokio::spawn({
         let mut stop = stop_rx.clone();
         let app = crate::control::router(Arc::clone(&sup) as Arc<dyn crate::control::ControlApi>);
-        async move {
-            axum::serve(control, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        }
+        let grace = config.shutdown_grace;
+        crate::control::serve::serve(
+            control,
+            app,
+            crate::control::Limits::default(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+            grace,
+        )
     });
 
     if !signalled {

@@ -5,18 +5,21 @@ use super::refused::Refused;
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
 use crate::loader::Expect;
-use crate::volume::PushOutcome;
+use crate::volume::{PushOutcome, VolumeError};
 
 impl Supervisor {
-    /// Stores an uploaded library as a release on the volume (not activated). The bytes must
-    /// match the announced sha256, and the library must load and say it is what the upload
-    /// claims, before anything is written.
-    pub fn upload(&self, bytes: &[u8], info: &UploadInfo) -> Outcome {
-        let release = format!("{} {}", info.app, info.version);
+    /// Stores an uploaded library (streamed to `library`, a temporary file on the volume) as
+    /// a release on the volume (not activated). The bytes must match the announced sha256,
+    /// and the library must pass the ELF pre-check and, opened in a child process (it is only
+    /// stored, not run), say it is what the upload claims, before anything is written.
+    pub fn upload(&self, library: &std::path::Path, info: &UploadInfo) -> Outcome {
+        // Names from the query are untrusted: escaped and cut in every message.
+        let version = crate::untrusted::excerpt(info.version.as_bytes(), 64);
+        let release = format!("{} {version}", crate::untrusted::excerpt(info.app.as_bytes(), 64));
         let refuse = |refused: Refused| {
             // An upload does not change what is desired: it blocks no later activation and
             // marks nothing bad.
-            let refusal = self.refuse_as(Refusing::Request, &info.version, refused);
+            let refusal = self.refuse_as(Refusing::Request, &version, refused);
             self.outcome(false, refusal.error.clone(), Some(refusal))
         };
         if info.app != self.config.app {
@@ -25,7 +28,16 @@ impl Supervisor {
                 app: self.config.app.clone(),
             });
         }
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        let sha = match crate::manifest::sha256_file(library) {
+            Ok(sha) => sha,
+            Err(source) => {
+                return refuse(Refused::UploadIo {
+                    release,
+                    what: "cannot read the upload".to_owned(),
+                    source,
+                })
+            }
+        };
         if sha != info.sha256 {
             return refuse(Refused::UploadDigest {
                 release,
@@ -47,25 +59,7 @@ impl Supervisor {
             .trust()
             .check(&push.manifest(&info.file, &info.sha256))
         {
-            return refuse(Refused::Volume(crate::volume::VolumeError::Signature(e)));
-        }
-        let scratch = match tempfile::tempdir_in(self.run_dir.path()) {
-            Ok(dir) => dir,
-            Err(source) => {
-                return refuse(Refused::UploadIo {
-                    release,
-                    what: "cannot create a scratch directory".to_owned(),
-                    source,
-                })
-            }
-        };
-        let path = scratch.path().join(&info.file);
-        if let Err(source) = std::fs::write(&path, bytes) {
-            return refuse(Refused::UploadIo {
-                release,
-                what: format!("cannot write {}", path.display()),
-                source,
-            });
+            return refuse(Refused::Volume(VolumeError::Signature(e)));
         }
         let expect = Expect {
             name: Some(info.app.clone()),
@@ -75,10 +69,10 @@ impl Supervisor {
         };
         // Only stored, not run: opened in a child process, so a constructor that exits,
         // crashes or hangs is a refusal, not an outage.
-        if let Err(source) = self.inspector.inspect(&path, scratch.path(), &expect) {
+        if let Err(source) = self.inspector.inspect(library, self.run_dir.path(), &expect) {
             return refuse(Refused::Inspect { release, source });
         }
-        match self.volume.push(&path, &push, false) {
+        match self.volume.push(library, &push, false) {
             Ok(outcome) => {
                 let how = match outcome {
                     PushOutcome::Created(_) => "stored",

@@ -31,6 +31,7 @@ mod deadline;
 mod error;
 mod generations;
 mod pause;
+mod snapshot;
 mod swap;
 mod tables;
 #[cfg(test)]
@@ -41,6 +42,7 @@ mod tick;
 
 pub use error::{Action, Cause, Step, SwapError};
 pub use pause::Steps;
+pub use snapshot::Exported;
 pub use swap::{SwapReport, TablesReport};
 pub use tick::Ticked;
 
@@ -116,8 +118,13 @@ pub struct Engine {
     /// The active plugin, readable without touching the gate (status must not wait for a
     /// swap). Written only under the gate's write guard.
     current: Mutex<Arc<Plugin>>,
-    /// One swap or rollback at a time, from stage to resume.
+    /// One swap, rollback or snapshot export at a time: a swap from stage to resume, a
+    /// snapshot for its export (see `snapshot`).
     swapping: Mutex<()>,
+    /// Set while a snapshot's export holds `swapping`, so a swap can tell what it waited for.
+    snapshotting: std::sync::atomic::AtomicBool,
+    /// Swaps and snapshots waiting for `swapping` now.
+    waiting: std::sync::atomic::AtomicUsize,
     /// Replaced versions kept for rollback.
     history: Mutex<Generations>,
     /// The app's tables (ABI version 2): every version is handed the same store.
@@ -184,6 +191,8 @@ impl Engine {
             gate: RwLock::new(Active::new(instance)),
             current: Mutex::new(plugin),
             swapping: Mutex::new(()),
+            snapshotting: std::sync::atomic::AtomicBool::new(false),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
             history: Mutex::new(Generations::new(config.generations)),
             tables,
             config,
@@ -248,31 +257,6 @@ impl Engine {
             response,
             version: Arc::clone(&active.version),
         })
-    }
-
-    /// Exports the state in the running version's own schema (for a snapshot). Holds the
-    /// gate shared meanwhile: calls go on, a swap waits for it.
-    pub fn export_state(&self) -> Result<State, SwapError> {
-        let active = self.gate.read();
-        let instance = Arc::clone(&active.instance);
-        let plugin = Arc::clone(instance.plugin());
-        let schema = plugin.info().state_schema;
-        let exported = deadline::run(Hook::Export, self.config.hook_timeout, move || {
-            instance.export(schema)
-        })
-        .and_then(|r| r.map_err(Cause::Hook));
-        drop(active);
-        match exported {
-            Ok(bytes) => Ok(State { schema, bytes }),
-            Err(cause) => Err(SwapError {
-                action: Action::Snapshot,
-                release: plugin.id().to_owned(),
-                step: Step::Export,
-                cause,
-                serving: Some(plugin.id().to_owned()),
-                pause_us: 0,
-            }),
-        }
     }
 
     /// Asks the active instance whether it is healthy (outside the gate: a slow health hook

@@ -25,6 +25,9 @@ pub struct SwapReport {
     /// How long each step took; `steps.pause` is what callers felt.
     #[serde(flatten)]
     pub steps: Steps,
+    /// How long the swap waited, before staging and with traffic flowing, for a snapshot's
+    /// export to finish (a snapshot and a swap never overlap).
+    pub waited_for_snapshot: std::time::Duration,
 }
 
 /// What a swap did with the tables.
@@ -58,8 +61,9 @@ impl Engine {
         plugin: Arc<Plugin>,
         stage_hook: impl FnOnce(),
     ) -> Result<SwapReport, SwapError> {
-        let _one_at_a_time = self.swapping.lock();
-        let (report, replaced) = self.transition(Action::Swap, plugin, stage_hook)?;
+        let (_one_at_a_time, waited) = self.lock_swapping();
+        let (mut report, replaced) = self.transition(Action::Swap, plugin, stage_hook)?;
+        report.waited_for_snapshot = waited;
         self.history.lock().push(replaced);
         Ok(report)
     }
@@ -71,7 +75,7 @@ impl Engine {
     /// is forgotten, and the next rollback goes one version further back: v1 → v2 → v3,
     /// rollback, rollback runs v2, then v1, and never bounces back to v3.
     pub fn rollback(&self) -> Result<SwapReport, SwapError> {
-        let _one_at_a_time = self.swapping.lock();
+        let (_one_at_a_time, waited) = self.lock_swapping();
         let Some(previous) = self.history.lock().previous() else {
             let err = SwapError {
                 action: Action::Rollback,
@@ -84,7 +88,8 @@ impl Engine {
             tracing::warn!(action = ?Action::Rollback, error = %err, "refused");
             return Err(err);
         };
-        let (report, _rolled_away_from) = self.transition(Action::Rollback, previous, || {})?;
+        let (mut report, _rolled_away_from) = self.transition(Action::Rollback, previous, || {})?;
+        report.waited_for_snapshot = waited;
         self.history.lock().pop();
         Ok(report)
     }
@@ -231,6 +236,7 @@ impl Engine {
             state_bytes,
             tables,
             steps,
+            waited_for_snapshot: std::time::Duration::ZERO,
         };
         tracing::info!(
             action = ?action,

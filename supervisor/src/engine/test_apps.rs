@@ -19,6 +19,8 @@ pub(crate) trait Shape: Send + Sync + 'static {
     /// The tick interval (0: no tick hook). A tick adds 1 to the count, and panics when the
     /// count it reached is a multiple of 3.
     const TICK_MS: u32 = 0;
+    /// A latch `export_state` waits on before it reads the count (`None`: it does not wait).
+    const EXPORT_LATCH: Option<usize> = None;
 }
 
 /// Import behaviours.
@@ -65,6 +67,9 @@ impl<S: Shape> App for Counter<S> {
     }
 
     fn export_state(&self, _schema: u32) -> Result<Vec<u8>, AppError> {
+        if let Some(n) = S::EXPORT_LATCH {
+            LATCHES[n].enter_and_wait();
+        }
         Ok(self.0.load(Ordering::SeqCst).to_le_bytes().to_vec())
     }
 
@@ -164,4 +169,16 @@ impl Latch {
 }
 
 /// One latch per test that blocks calls, so parallel tests never share one.
-pub(crate) static LATCHES: [Latch; 4] = [const { Latch::new() }; 4];
+pub(crate) static LATCHES: [Latch; 5] = [const { Latch::new() }; 5];
+
+/// A counter whose export waits on `LATCHES[4]`.
+pub(crate) struct SSlowExport;
+
+impl Shape for SSlowExport {
+    const SCHEMA: u32 = 1;
+    const IMPORTS: &'static [u32] = &[1];
+    const EXPORTS: &'static [u32] = &[1];
+    const EXPORT_LATCH: Option<usize> = Some(4);
+}
+
+pub(crate) type SlowExport = Counter<SSlowExport>;

@@ -297,7 +297,7 @@ fn start_from_state_and_export_it() {
     )
     .unwrap();
     assert_eq!(count(&engine), "5");
-    let exported = engine.export_state().unwrap();
+    let exported = engine.export_state().unwrap().state;
     assert_eq!(
         (exported.schema, exported.bytes),
         (2, 5u64.to_le_bytes().to_vec())

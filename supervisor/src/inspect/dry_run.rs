@@ -10,6 +10,7 @@
 //! checked instead.
 
 use crate::loader::{is_mapped, Expect, Instance, Plugin, PluginInfo};
+use crate::tables::TableStore;
 use molt_abi::{choose_schema, Request};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -77,15 +78,18 @@ pub(super) fn run(ask: &Ask<'_>) -> Result<DryRun, String> {
     };
     let new = load(ask.library, "new")?;
     let mut rules = own_rules(new.info());
-    rules.extend(lifecycle(&new));
+    rules.extend(lifecycle(&new, &Arc::new(TableStore::new())));
+    // One store for the migration: an app that keeps state in tables finds them again after
+    // the swap, as in a supervisor (fresh tables: the records themselves are not dry-run).
+    let tables = Arc::new(TableStore::new());
     let old = ask.against.map(|lib| load(lib, "old")).transpose()?;
     let mut steps = Vec::new();
     let state = match &old {
         Some(old) => {
             rules.extend(pair_rules(old.info(), new.info()));
-            migrate(old, &new, ask.state, &mut steps, &mut rules)
+            migrate(old, &new, &tables, ask.state, &mut steps, &mut rules)
         }
-        None => round_trip(&new, ask.state, &mut steps, &mut rules),
+        None => round_trip(&new, &tables, ask.state, &mut steps, &mut rules),
     };
     let mut dry_run = DryRun {
         new: new.info().clone(),
@@ -153,6 +157,18 @@ fn pair_rules(old: &PluginInfo, new: &PluginInfo) -> Vec<Rule> {
                 ),
             },
         ),
+        table_rule(
+            "a record conversion for the upgrade",
+            old.table_schema,
+            new.table_schema,
+            new.table_upgrades.contains(&old.table_schema),
+        ),
+        table_rule(
+            "a record conversion for the rollback",
+            new.table_schema,
+            old.table_schema,
+            new.table_downgrades.contains(&old.table_schema),
+        ),
         rule(
             "a schema for the rollback",
             down.is_some(),
@@ -167,10 +183,33 @@ fn pair_rules(old: &PluginInfo, new: &PluginInfo) -> Vec<Rule> {
     ]
 }
 
+/// Tables: the records need converting only when the table schemas differ (0: no tables).
+fn table_rule(name: &str, from: u32, to: u32, hook: bool) -> Rule {
+    let (ok, detail) = match (from, to) {
+        (0, 0) => (true, "no tables".to_owned()),
+        (a, b) if a == b => (
+            true,
+            format!("table schema {a} both sides: records stay as they are"),
+        ),
+        (a, b) => (
+            hook,
+            format!(
+                "table schema {a} → {b}: {}",
+                if hook {
+                    "the new version converts"
+                } else {
+                    "no hook converts the records"
+                }
+            ),
+        ),
+    };
+    rule(name, ok, detail)
+}
+
 /// Creates an instance, serves one request, destroys it, and reports threads that outlive it.
-fn lifecycle(plugin: &Arc<Plugin>) -> Vec<Rule> {
+fn lifecycle(plugin: &Arc<Plugin>, tables: &Arc<TableStore>) -> Vec<Rule> {
     let before = threads();
-    let outcome = plugin.create().map(|instance| {
+    let outcome = plugin.create_in(tables).map(|instance| {
         let _ = instance.handle(&Request::new("GET", "/", "", &[], b""));
         drop(instance);
     });
@@ -241,12 +280,13 @@ fn snapshot(path: &Path, app: &str) -> Result<(u32, Vec<u8>, String), String> {
 /// The starting instance: imported from the snapshot, or freshly created.
 fn start(
     plugin: &Arc<Plugin>,
+    tables: &Arc<TableStore>,
     state: Option<&Path>,
     steps: &mut Vec<Step>,
 ) -> Result<(Instance, String), String> {
     match state {
         None => {
-            let instance = plugin.create().map_err(|e| e.to_string())?;
+            let instance = plugin.create_in(tables).map_err(|e| e.to_string())?;
             Ok((instance, format!("freshly created by {}", plugin.info().version)))
         }
         Some(path) => {
@@ -256,7 +296,7 @@ fn start(
                 &format!("{} import (snapshot)", plugin.info().version),
                 schema,
                 bytes.len(),
-                || plugin.import(schema, &bytes),
+                || plugin.import_in(tables, schema, &bytes),
             )
             .map_err(|e| e.to_string())?;
             Ok((instance, label))
@@ -292,6 +332,7 @@ fn export(instance: &Instance, schema: u32, steps: &mut Vec<Step>, what: &str) -
 fn migrate(
     old: &Arc<Plugin>,
     new: &Arc<Plugin>,
+    tables: &Arc<TableStore>,
     state: Option<&Path>,
     steps: &mut Vec<Step>,
     rules: &mut Vec<Rule>,
@@ -304,7 +345,7 @@ fn migrate(
         return "not migrated: no shared schema".to_owned();
     };
     let result = (|| -> Result<(bool, String), (String, String)> {
-        let (first, label) = start(old, state, steps).map_err(|e| (e, "no state".to_owned()))?;
+        let (first, label) = start(old, tables, state, steps).map_err(|e| (e, "no state".to_owned()))?;
         let fail = |e: String| (e, label.clone());
         let before = export(
             &first,
@@ -315,7 +356,7 @@ fn migrate(
         .map_err(fail)?;
         let bytes = export(&first, up, steps, &format!("{} export", o.version)).map_err(fail)?;
         let upgraded = timed(steps, &format!("{} import", n.version), up, bytes.len(), || {
-            new.import(up, &bytes)
+            new.import_in(tables, up, &bytes)
         })
         .map_err(|e| fail(e.to_string()))?;
         let bytes = export(
@@ -330,7 +371,7 @@ fn migrate(
             &format!("{} import (rollback)", o.version),
             down,
             bytes.len(),
-            || old.import(down, &bytes),
+            || old.import_in(tables, down, &bytes),
         )
         .map_err(|e| fail(e.to_string()))?;
         let after = export(
@@ -372,6 +413,7 @@ fn migrate(
 /// Without an old library: the new one's own snapshot round trip.
 fn round_trip(
     plugin: &Arc<Plugin>,
+    tables: &Arc<TableStore>,
     state: Option<&Path>,
     steps: &mut Vec<Step>,
     rules: &mut Vec<Rule>,
@@ -379,11 +421,11 @@ fn round_trip(
     let schema = plugin.info().state_schema;
     let version = plugin.info().version.clone();
     let result = (|| -> Result<(bool, String), (String, String)> {
-        let (first, label) = start(plugin, state, steps).map_err(|e| (e, "no state".to_owned()))?;
+        let (first, label) = start(plugin, tables, state, steps).map_err(|e| (e, "no state".to_owned()))?;
         let fail = |e: String| (e, label.clone());
         let before = export(&first, schema, steps, &format!("{version} export")).map_err(fail)?;
         let again = timed(steps, &format!("{version} import"), schema, before.len(), || {
-            plugin.import(schema, &before)
+            plugin.import_in(tables, schema, &before)
         })
         .map_err(|e| fail(e.to_string()))?;
         let after = export(&again, schema, steps, &format!("{version} export")).map_err(fail)?;

@@ -61,6 +61,9 @@ pub const CURRENT_FILE: &str = "current";
 pub const PREVIOUS_FILE: &str = "previous";
 /// The name prefix of a push's temporary directory inside `releases/`.
 pub const TEMP_PREFIX: &str = ".tmp-";
+/// The name prefix of an upload's temporary directory inside `releases/` (a [`TEMP_PREFIX`]
+/// one: cleaned like a push's when left behind).
+pub const UPLOAD_PREFIX: &str = ".tmp-upload-";
 
 /// A release volume rooted at a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -144,3 +144,66 @@ fn the_old_library_can_come_from_a_volume() {
     let (code, _, err) = check(&[&lib("counter_v2"), "--volume", &text(&volume)]);
     assert_eq!(code, Some(2), "--volume without --app is a usage error: {err}");
 }
+
+#[test]
+fn schema_lists_without_the_own_schema_are_refused() {
+    // What `export_app!` refuses at compile time, in a library built without it.
+    let (code, out, err) = check(&[&lib("fixture_bad_lists"), "--against", &lib("counter_v1")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains(
+            "FAIL  IMPORTS include SCHEMA (a restart restores snapshots through it): schema 2, imports [1]"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("FAIL  EXPORTS include SCHEMA"), "{out}");
+    assert!(
+        err.contains("counter 2.0.0-bad-lists refused by molt check"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pushing_a_missing_library_or_an_rlib_says_what_to_add_to_cargo_toml() {
+    let dir = TestDir::new("push-messages");
+    let volume = dir.mkdir("volume");
+    let rlib = plugin("counter_v1").with_extension("rlib");
+    let only_rlib = dir.write(
+        "built/libnotes.rlib",
+        std::fs::read(&rlib).expect("reading the rlib"),
+    );
+    let cases = [
+        (
+            only_rlib.with_extension("so"),
+            "libnotes.rlib exists: the crate is built as an rlib only",
+        ),
+        (rlib.clone(), "a Rust static library (rlib), not a shared library"),
+    ];
+    for (library, says) in cases {
+        let out = molt(&["push", &text(&library), "--volume", &text(&volume)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(says) && err.contains("crate-type = [\"cdylib\", \"rlib\"]"),
+            "{err}"
+        );
+    }
+    assert!(!volume.join("counter").exists(), "nothing was published");
+}
+
+#[test]
+fn apps_that_keep_state_in_tables_are_dry_run_with_tables() {
+    let (code, out, err) = check(&[&lib("kv_v4"), "--against", &lib("kv_v3")]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("ok    no thread outlives destroy"), "{out}");
+    assert!(
+        out.contains(
+            "ok    a record conversion for the upgrade: table schema 1 → 2: the new version converts"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("3.0.0 → 4.0.0 (schema 3) → 3.0.0 (schema 3): identical"),
+        "{out}"
+    );
+}

@@ -208,6 +208,6 @@ fn every_swap_reports_its_pause() {
         EngineConfig::default().generations,
         "bounded: {kept:?}"
     );
-    let state = engine.export_state().unwrap();
+    let state = engine.export_state().unwrap().state;
     assert_eq!((state.schema, state.bytes), (1, 15u64.to_le_bytes().to_vec()));
 }

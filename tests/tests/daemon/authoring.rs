@@ -114,3 +114,52 @@ fn a_library_a_leaked_thread_keeps_mapped_is_reported() {
     );
     molt.terminate();
 }
+
+#[test]
+fn panics_keep_their_message_for_the_log_and_capture_no_backtrace() {
+    let env = Env::new("panics");
+    env.push(&plugin("counter_v1"));
+    // With backtraces asked for: a hook's panic must still not capture one (it would inside
+    // the pause), and a panic in `handle` must not either.
+    let molt = MoltProcess::start(&env.opts(Vec::<String>::new()).env("RUST_BACKTRACE", "1"));
+    molt.wait_for_version("1.0.0");
+    let http = http();
+    incr(&http, &molt, 2, "1.0.0");
+
+    // A panicking import: refused, v1 serves on, the message is in the refusal and the log.
+    env.push(&plugin("fixture_panic_import"));
+    let status = molt.wait_status(SHOW_TIMEOUT, "the refusal", |s| s.last_refusal.is_some());
+    let refusal = format!("{:?}", status.last_refusal);
+    assert!(refusal.contains("import_state panics on purpose"), "{refusal}");
+    assert_eq!(count(&http, &molt), (2, "1.0.0".to_owned()));
+
+    // A panicking handler: the client sees a request id, the log has the text under that id.
+    env.push(&plugin("fixture_panic_handle"));
+    molt.wait_for_version("1.1.0-panic-handle");
+    let resp = http.get(molt.url("/boom")).send().expect("GET /boom");
+    assert_eq!(resp.status().as_u16(), 500);
+    let id = resp
+        .headers()
+        .get("x-molt-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a request id header")
+        .to_owned();
+    let body = resp.text().expect("a body");
+    assert_eq!(body, format!("internal error (request id {id})\n"));
+    let log = molt.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("no log line with request id {id}:\n{log}"));
+    assert!(
+        line.contains("fixture panic-handle: /boom panics on purpose"),
+        "{line}"
+    );
+    assert!(line.contains("lib.rs:"), "the panic's place is kept: {line}");
+    assert!(
+        !log.contains("stack backtrace"),
+        "no backtrace was captured:\n{log}"
+    );
+    assert_eq!(count(&http, &molt).0, 2, "the app serves on");
+    molt.terminate();
+}

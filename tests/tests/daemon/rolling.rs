@@ -137,7 +137,7 @@ fn a_rolling_push_refused_by_the_second_rolls_the_first_back() {
     let a = first.start(std::iter::empty::<String>());
     let second = Env::new("rolling-second-refuses");
     second.push(&plugin("counter_v1"));
-    let token = second.dir.write("token", "second-only\n");
+    let token = second.dir.write("token", "second-supervisor-only\n");
     let b = second.start(["--token-file".to_owned(), path(&token)]);
     for molt in [&a, &b] {
         molt.wait_for_version("1.0.0");
