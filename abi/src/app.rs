@@ -142,6 +142,28 @@ pub trait App: Send + Sync + Sized + 'static {
             Self::NAME
         )))
     }
+
+    // Appended after version 2's tables: the merge hook (docs/DESIGN.md, "Handoff").
+
+    /// Schemas [`App::merge_state`] accepts. Empty (the default): the app has no merge hook,
+    /// and a handoff of a peer's state to it is refused before anything stops.
+    const MERGES: &'static [u32] = &[];
+
+    /// Absorbs the state of another instance of this app (exported in `schema`, one of
+    /// [`App::MERGES`]) into this one: what a scale-down hands from a departing pod to a live
+    /// one. The app chooses the rule (a counter adds; a key-value store takes the union and
+    /// settles conflicting keys its own way).
+    ///
+    /// The supervisor calls it on a fresh copy of the running state (its export imported
+    /// again) that no request reaches, then switches to the copy. An error or a panic drops
+    /// the copy: the running state is untouched, so a merge need not undo anything.
+    fn merge_state(&mut self, schema: u32, state: &[u8]) -> Result<(), AppError> {
+        let _ = state;
+        Err(AppError(format!(
+            "{} has no merge hook (cannot absorb state schema {schema})",
+            Self::NAME
+        )))
+    }
 }
 
 /// Picks the schema in which state moves from a running version to a target version:

@@ -71,6 +71,12 @@ pub const fn descriptor<A: App>(version: &'static str) -> Descriptor {
         } else {
             None
         },
+        merge_schemas: Slice::new(A::MERGES),
+        merge_state: if A::MERGES.is_empty() {
+            None
+        } else {
+            Some(merge_state::<A>)
+        },
     }
 }
 
@@ -136,6 +142,35 @@ unsafe extern "C" fn import_state<A: App>(
     });
     // SAFETY: the host passes pointers to its own locals, valid for writes (HostContract).
     unsafe { finish_instance(result, out, err) }
+}
+
+unsafe extern "C" fn merge_state<A: App>(
+    app: *mut c_void,
+    schema: u32,
+    state: Bytes<'_>,
+    err: *mut OwnedBuf,
+) -> u32 {
+    let result = guarded(|| {
+        if !A::MERGES.contains(&schema) {
+            return Err(AppError(format!(
+                "{} cannot merge state schema {schema} (merges {:?})",
+                A::NAME,
+                A::MERGES
+            )));
+        }
+        // SAFETY: `app` is a live instance of `A` built by this plugin, and the host passes it
+        // only while no other call can reach it (MergeFn), so the `&mut` is exclusive.
+        let app = unsafe { &mut *app.cast::<A>() };
+        app.merge_state(schema, state.as_slice())
+    });
+    match result {
+        Ok(()) => STATUS_OK,
+        Err((status, message)) => {
+            // SAFETY: the host passes a pointer to its own `OwnedBuf` local, valid for writes.
+            unsafe { err.write(OwnedBuf::from_vec(message.into_bytes())) };
+            status
+        }
+    }
 }
 
 unsafe extern "C" fn handle<A: App>(

@@ -230,6 +230,11 @@ pub type TickFn = unsafe extern "C" fn(app: *const c_void, err: *mut OwnedBuf) -
 pub type DestroyFn = unsafe extern "C" fn(app: *mut c_void);
 /// Frees a buffer the plugin handed out.
 pub type FreeBufferFn = unsafe extern "C" fn(buf: OwnedBuf);
+/// Absorbs another instance's state, serialised in `schema`, into `app`; on error `err`
+/// receives a message. The host calls it only on an instance no other call can reach (a
+/// fresh copy of the running state), so a failed or panicking merge is dropped whole.
+pub type MergeFn =
+    unsafe extern "C" fn(app: *mut c_void, schema: u32, state: Bytes<'_>, err: *mut OwnedBuf) -> u32;
 
 /// What the entry symbol returns: who the plugin is and how to call it.
 ///
@@ -293,6 +298,13 @@ pub struct Descriptor {
     pub tick_interval_ms: u32,
     /// See [`TickFn`]; `None` when the app declares no periodic work.
     pub tick: Option<TickFn>,
+
+    // Appended after the tables and `tick`: the merge hook (a handoff absorbs a peer's state).
+    /// Schemas `merge_state` accepts (appended; empty when the app has no merge hook).
+    pub merge_schemas: Slice<'static, u32>,
+    /// See [`MergeFn`] (appended; `None`: the app cannot absorb a peer's state, and a handoff
+    /// to it is refused before anything stops).
+    pub merge_state: Option<MergeFn>,
 }
 
 // SAFETY: a descriptor is immutable once built; its pointers point at `'static` constants

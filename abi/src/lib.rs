@@ -84,6 +84,28 @@
 //!   converts records one at a time through [`App::upgrade_record`] (and
 //!   [`App::downgrade_record`] for rollback). Plugins built against version 1 keep loading.
 //!
+//! ## Tables: the rules
+//! - **Where**: [`App::create_in`] and [`App::import_in`] get a [`Tables`]; open tables there
+//!   and keep the [`Table`] handles in the instance (never in a global: the next version gets
+//!   its own handles on the same tables). They are valid for the instance's life.
+//! - **What**: keys and values are bytes, encoded as you choose; [`App::TABLE_SCHEMA`] names the
+//!   encoding of a record. Same schema in the next version: the tables are handed over, nothing
+//!   moves. New schema: list the old one in [`App::TABLE_UPGRADES`] and convert one record in
+//!   [`App::upgrade_record`]; to allow rollback, list it in [`App::TABLE_DOWNGRADES`] and write
+//!   [`App::downgrade_record`].
+//! - **Record hooks are pure** functions of (table, key, value): the host runs them to check
+//!   every record before the swap and again to convert after it. An error refuses the swap and
+//!   names the key.
+//! - **Callbacks hold a lock**: the closures of [`Table::get`] and [`Table::update`] run with the
+//!   record's shard locked; they must not call the table. [`Table::scan`]'s closure runs with no
+//!   lock held, a batch at a time (a scan is not a snapshot).
+//! - **Costs**: every call is a host call (a shard lock, an ordered-map lookup; a write copies
+//!   the key and value into the host). `get` lends the value in place; `update` is an atomic
+//!   read-modify-write of one key.
+//! - **When**: tables for large, keyed, long-lived state; export/import bytes for small or
+//!   unkeyed state. An app may use both (the bytes part crosses every swap as before).
+//! - **Tests**: [`testing::TestTables`] serves the same calls in-process.
+//!
 //! The [`Descriptor`] only grows: fields are appended, and a host reads an appended field only
 //! when the plugin's `size` covers it (see [`DESCRIPTOR_V1_SIZE`]).
 //!

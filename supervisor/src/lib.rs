@@ -24,6 +24,7 @@
 //! - [`control`]: the control API (status, metrics, upload, activate, rollback).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`watcher`]: notices when `current` changes on the volume (inotify, or polling).
+//! - [`handoff`]: moving a departing supervisor's state into a live peer, exactly once.
 //! - [`daemon`]: `molt run`: everything above wired together.
 //! - [`cli`]: the `molt` command line.
 
@@ -35,6 +36,7 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod front;
+pub mod handoff;
 pub mod inline;
 pub mod inspect;
 pub mod listener;

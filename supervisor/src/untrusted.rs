@@ -180,6 +180,34 @@ pub fn open(path: &Path, root: Option<&Path>, limit: u64) -> Result<Opened, Untr
     })
 }
 
+/// Where `path` leads (symlinks resolved), if that is inside `root`: for directories, which
+/// [`open`] does not take (a release directory symlinked out of the volume is refused here).
+pub fn resolve_within(path: &Path, root: &Path) -> Result<PathBuf, UntrustedError> {
+    let resolved = path.canonicalize().map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            UntrustedError::Missing { path: path.into() }
+        } else {
+            UntrustedError::Io {
+                path: path.into(),
+                source,
+            }
+        }
+    })?;
+    let real_root = root.canonicalize().map_err(|source| UntrustedError::Io {
+        path: root.into(),
+        source,
+    })?;
+    if resolved.starts_with(&real_root) {
+        Ok(resolved)
+    } else {
+        Err(UntrustedError::Outside {
+            path: path.into(),
+            resolved,
+            root: real_root,
+        })
+    }
+}
+
 /// Reads an untrusted file whole ([`open`], then at most `limit` bytes).
 pub fn read(path: &Path, root: Option<&Path>, limit: u64) -> Result<Vec<u8>, UntrustedError> {
     let opened = open(path, root, limit)?;

@@ -38,6 +38,8 @@
 //! | `fixture_ctor` | `2.0.0-ctor`: a constructor that exits, aborts or hangs (`MOLT_FIXTURE_CTOR`) |
 //! | `fixture_bogus_entry` | `2.0.0-bogus-entry`: no molt app; `molt_app_descriptor` is an `int` |
 //! | `fixture_block_handle` | `1.1.0-block-handle`: counter v1 whose `POST /block` waits for `POST /release`, `GET /sleep` sleeps 1 s |
+//! | `fixture_no_merge` | `1.0.0-no-merge`: counter v1 without a merge hook |
+//! | `fixture_panic_merge` | `1.0.0-panic-merge`: counter v1 whose merge hook panics half way |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,6 +11,9 @@
 //!   snapshot) and `--discard-corrupt-state`;
 //! - `cli`: `push`, `activate`, `releases`, `status`, `check` and their exit codes;
 //! - `demo`: `molt demo` with the built plugins;
+//! - `handoff`: `molt handoff` moves a state once (and refuses, leaving both states, on a
+//!   panicking merge, a missing merge hook, an unreachable receiver, an impossible grace
+//!   period); `molt absorb` merges an orphan snapshot once;
 //! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
 //!   and upload paths) before the library is opened, and a key rotation;
 //! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;
@@ -49,6 +52,8 @@ mod confirmed;
 mod control;
 #[path = "daemon/demo.rs"]
 mod demo;
+#[path = "daemon/handoff.rs"]
+mod handoff;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
 #[path = "daemon/prune.rs"]

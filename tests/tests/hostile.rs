@@ -28,6 +28,8 @@ use std::time::Duration;
 mod control;
 #[path = "hostile/foreign.rs"]
 mod foreign;
+#[path = "hostile/volume.rs"]
+mod volume;
 
 /// The app every case serves.
 const APP: &str = "counter";

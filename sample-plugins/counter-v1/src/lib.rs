@@ -5,6 +5,8 @@
 //! - `GET /count` → the total
 //!
 //! State schema 1: the total as 8 little-endian bytes.
+//!
+//! Merge (a handoff from a departing peer): the peer's total is added to this one.
 
 use molt_abi::{App, AppError, Request, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,13 +45,29 @@ impl App for Counter {
     }
 
     fn import_state(_schema: u32, state: &[u8]) -> Result<Self, AppError> {
-        let bytes: [u8; 8] = state
-            .try_into()
-            .map_err(|_| AppError(format!("counter schema 1 is 8 bytes, got {}", state.len())))?;
         Ok(Counter {
-            total: AtomicU64::new(u64::from_le_bytes(bytes)),
+            total: AtomicU64::new(decode(state)?),
         })
     }
+
+    const MERGES: &'static [u32] = &[1];
+
+    fn merge_state(&mut self, _schema: u32, state: &[u8]) -> Result<(), AppError> {
+        let peer = decode(state)?;
+        let total = self.total.get_mut();
+        *total = total
+            .checked_add(peer)
+            .ok_or_else(|| AppError(format!("merging {peer} into {total} overflows a u64")))?;
+        Ok(())
+    }
+}
+
+/// Schema 1: the total as 8 little-endian bytes.
+fn decode(state: &[u8]) -> Result<u64, AppError> {
+    let bytes: [u8; 8] = state
+        .try_into()
+        .map_err(|_| AppError(format!("counter schema 1 is 8 bytes, got {}", state.len())))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 molt_abi::export_app!(Counter);
@@ -57,7 +75,7 @@ molt_abi::export_app!(Counter);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use molt_abi::testing::{call, round_trip};
+    use molt_abi::testing::{call, merge, round_trip};
 
     #[test]
     fn counts_and_survives_a_snapshot() {
@@ -68,5 +86,21 @@ mod tests {
         assert_eq!(call(&restored, "GET", "/count", b"").text(), "2");
         assert_eq!(call(&restored, "GET", "/nope", b"").status, 404);
         assert!(Counter::import_state(1, b"short").is_err());
+    }
+
+    #[test]
+    fn merge_adds_the_peer_total_and_leaves_the_running_one_alone() {
+        let live = Counter::import_state(1, &5u64.to_le_bytes()).unwrap();
+        let departing = Counter::import_state(1, &3u64.to_le_bytes()).unwrap();
+        let merged = merge(&live, &departing).unwrap();
+        assert_eq!(merged.total(), 8);
+        assert_eq!(live.total(), 5, "the running instance is not the one merged into");
+        let mut copy = round_trip(&live).unwrap();
+        assert!(copy.merge_state(1, b"short").is_err());
+        assert!(
+            copy.merge_state(1, &u64::MAX.to_le_bytes()).is_err(),
+            "overflow refused"
+        );
+        assert_eq!(copy.total(), 5, "a refused merge changed nothing");
     }
 }

@@ -6,6 +6,10 @@
 //! State schema 2: `u32 LE` number of keys, then for each key `u32 LE` length, the UTF-8 key,
 //! `u64 LE` value. It imports schema 1 (the v1 total becomes key `default`) and exports
 //! schema 1 (the sum) so a rollback to v1 keeps the total.
+//!
+//! Merge (a handoff from a departing peer) accepts schemas 2 and 1: each of the peer's keys is
+//! added to the same key here (a v1 peer's total to key `default`). Nothing is applied unless
+//! all of it decodes and no sum overflows.
 
 use molt_abi::{App, AppError, Request, Response};
 use parking::Mutex;
@@ -20,6 +24,9 @@ mod parking {
         }
         pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
     }
 }
@@ -90,18 +97,44 @@ impl App for Counter {
     }
 
     fn import_state(schema: u32, state: &[u8]) -> Result<Self, AppError> {
-        let keys = match schema {
-            1 => {
-                let total: [u8; 8] = state
-                    .try_into()
-                    .map_err(|_| AppError(format!("counter schema 1 is 8 bytes, got {}", state.len())))?;
-                BTreeMap::from([(DEFAULT_KEY.to_owned(), u64::from_le_bytes(total))])
-            }
-            _ => decode_v2(state).ok_or_else(|| AppError::new("counter schema 2 state is malformed"))?,
-        };
         Ok(Counter {
-            keys: Mutex::new(keys),
+            keys: Mutex::new(decode(schema, state)?),
         })
+    }
+
+    const MERGES: &'static [u32] = &[2, 1];
+
+    fn merge_state(&mut self, schema: u32, state: &[u8]) -> Result<(), AppError> {
+        let peer = decode(schema, state)?;
+        let keys = self.keys.get_mut();
+        let mut sums = Vec::with_capacity(peer.len());
+        for (key, value) in &peer {
+            let mine = keys.get(key).copied().unwrap_or(0);
+            let sum = mine
+                .checked_add(*value)
+                .ok_or_else(|| AppError(format!("merging key {key:?}: {mine} + {value} overflows a u64")))?;
+            sums.push(sum);
+        }
+        for ((key, _), sum) in peer.into_iter().zip(sums) {
+            keys.insert(key, sum);
+        }
+        Ok(())
+    }
+}
+
+/// The keys of a state in `schema` (1: one total, which becomes key `default`; 2: per key).
+fn decode(schema: u32, state: &[u8]) -> Result<BTreeMap<String, u64>, AppError> {
+    match schema {
+        1 => {
+            let total: [u8; 8] = state
+                .try_into()
+                .map_err(|_| AppError(format!("counter schema 1 is 8 bytes, got {}", state.len())))?;
+            Ok(BTreeMap::from([(
+                DEFAULT_KEY.to_owned(),
+                u64::from_le_bytes(total),
+            )]))
+        }
+        _ => decode_v2(state).ok_or_else(|| AppError::new("counter schema 2 state is malformed")),
     }
 }
 
@@ -127,7 +160,7 @@ molt_abi::export_app!(Counter);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use molt_abi::testing::{call, round_trip};
+    use molt_abi::testing::{call, merge, round_trip};
 
     #[test]
     fn per_key_counts_and_v1_routes() {
@@ -151,5 +184,43 @@ mod tests {
             Counter::import_state(2, &[1, 0, 0, 0, 9]).is_err(),
             "truncated schema 2 is refused"
         );
+    }
+
+    #[test]
+    fn merge_adds_key_by_key_from_either_schema() {
+        let live = Counter::create().unwrap();
+        call(&live, "POST", "/incr/a", b"");
+        call(&live, "POST", "/incr", b"");
+        let peer = Counter::create().unwrap();
+        for target in ["/incr/a", "/incr/a", "/incr/b"] {
+            call(&peer, "POST", target, b"");
+        }
+        let merged = merge(&live, &peer).unwrap();
+        assert_eq!(
+            (merged.get("a"), merged.get("b"), merged.get(DEFAULT_KEY)),
+            (3, 1, 1)
+        );
+        assert_eq!(live.sum(), 2, "the running instance is untouched");
+
+        // What a v1 peer exports: its total, which goes to `default`.
+        let mut merged = round_trip(&live).unwrap();
+        merged.merge_state(1, &10u64.to_le_bytes()).unwrap();
+        assert_eq!(
+            (merged.get(DEFAULT_KEY), merged.get("a")),
+            (11, 1),
+            "a v1 total goes to default"
+        );
+
+        let mut copy = round_trip(&live).unwrap();
+        let overflow = [(DEFAULT_KEY, u64::MAX)];
+        let mut bytes = (overflow.len() as u32).to_le_bytes().to_vec();
+        for (key, value) in overflow {
+            bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.extend_from_slice(&value.to_le_bytes());
+        }
+        assert!(copy.merge_state(2, &bytes).is_err());
+        assert!(copy.merge_state(2, &[1, 0, 0, 0, 9]).is_err());
+        assert_eq!(copy.sum(), 2, "a refused merge changed nothing");
     }
 }

@@ -131,4 +131,24 @@ impl<V: Entry> Shard<V> {
             None => false,
         }
     }
+
+    /// Absorbs a peer's entry: inserted when the key is absent here, else `settle` decides
+    /// what stays in `mine` given `theirs` (the totals follow).
+    pub fn absorb(&mut self, key: String, theirs: V, settle: impl FnOnce(&str, &mut V, V)) {
+        match self.map.get_mut(&key) {
+            Some(mine) => {
+                self.value_bytes -= mine.value().len();
+                self.tally -= mine.tally();
+                settle(&key, mine, theirs);
+                self.value_bytes += mine.value().len();
+                self.tally += mine.tally();
+            }
+            None => self.insert_new(&key, theirs),
+        }
+    }
+
+    /// The entries, taken.
+    pub fn into_entries(self) -> impl Iterator<Item = (String, V)> {
+        self.map.into_iter()
+    }
 }

@@ -144,4 +144,17 @@ impl<V: Entry> Store<V> {
         }
         Ok(Store::from_shards(shards))
     }
+
+    /// Merges a peer's store (already decoded, so nothing here can fail half way) into this
+    /// one: the union of the keys; for a key both hold, `settle(key, mine, theirs)` decides
+    /// what stays. Both stores shard keys the same way, so shard `i` merges into shard `i`.
+    pub fn absorb(&mut self, peer: Store<V>, mut settle: impl FnMut(&str, &mut V, V)) {
+        let peer_shards = Vec::from(peer.shards);
+        for (mine, theirs) in self.shards.iter_mut().zip(peer_shards) {
+            let mine = mine.get_mut();
+            for (key, entry) in theirs.into_inner().into_entries() {
+                mine.absorb(key, entry, &mut settle);
+            }
+        }
+    }
 }

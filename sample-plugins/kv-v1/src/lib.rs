@@ -15,6 +15,10 @@
 //!
 //! A key is one path segment (no `/`), taken as is (no percent-decoding).
 //!
+//! ## Merge (a handoff from a departing peer)
+//! Schema 1: the union of the keys; a key both hold keeps this (the live) pod's value. The
+//! peer's state is decoded whole before anything is applied.
+//!
 //! ## Concurrency
 //! The map is split into [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash
 //! of the key: reads of one shard run in parallel, writes contend only within one shard. The
@@ -103,6 +107,16 @@ impl App for Kv {
     fn import_state(schema: u32, state: &[u8]) -> Result<Self, AppError> {
         let store = Store::import(schema, state, 0, |_, _, _, value| Ok(value.to_vec()))?;
         Ok(Kv { store })
+    }
+
+    const MERGES: &'static [u32] = &[1];
+
+    /// The union of the keys; a key both pods hold keeps the live pod's value (v1 keeps no
+    /// history that could say which write was later).
+    fn merge_state(&mut self, schema: u32, state: &[u8]) -> Result<(), AppError> {
+        let peer = Self::import_state(schema, state)?.store;
+        self.store.absorb(peer, |_, _mine, _theirs| {});
+        Ok(())
     }
 }
 

@@ -158,3 +158,26 @@ fn large_state_timing() {
     println!("import: {:?}", t.elapsed());
     assert_eq!(restored.stats(), app.stats());
 }
+
+#[test]
+fn merge_takes_the_union_and_keeps_the_live_value_on_a_conflict() {
+    let live = Kv::create().unwrap();
+    live.put("a", b"live-a".to_vec());
+    live.put("both", b"live".to_vec());
+    let peer = Kv::create().unwrap();
+    peer.put("b", b"peer-b".to_vec());
+    peer.put("both", b"peer".to_vec());
+    let merged = molt_abi::testing::merge(&live, &peer).unwrap();
+    assert_eq!(merged.get("a").as_deref(), Some(&b"live-a"[..]));
+    assert_eq!(merged.get("b").as_deref(), Some(&b"peer-b"[..]));
+    assert_eq!(merged.get("both").as_deref(), Some(&b"live"[..]));
+    assert_eq!(merged.stats().keys, 3);
+    assert_eq!(merged.stats().value_bytes, 6 + 6 + 4);
+    assert_eq!(live.stats().keys, 2, "the running instance is untouched");
+
+    let mut copy = molt_abi::testing::round_trip(&live).unwrap();
+    let mut truncated = peer.export_state(1).unwrap();
+    truncated.pop();
+    assert!(copy.merge_state(1, &truncated).is_err());
+    assert_eq!(copy.stats(), live.stats(), "a refused merge changed nothing");
+}

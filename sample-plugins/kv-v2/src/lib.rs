@@ -37,6 +37,10 @@
 //! v1, schema 1, which **drops the write counters**: the keys and values survive the rollback,
 //! the counters do not, and an upgrade again after the rollback restarts them at 1.
 //!
+//! **Merge** (a handoff from a departing peer) takes schemas 2 and 1: the union of the keys;
+//! a key both hold keeps the value written more times (a tie keeps this, the live, pod's) and
+//! the sum of the write counters. The peer's state is decoded whole before anything is applied.
+//!
 //! Export pre-sizes its buffer and writes it in one pass; import reads it in one pass,
 //! allocating only each key and value, and refuses truncated input, trailing bytes, non-UTF-8
 //! or duplicate keys, or a zero counter, with an error (never a panic).
@@ -188,6 +192,23 @@ impl App for Kv {
         } else {
             self.store.export(0, |_, _| {})
         }
+    }
+
+    const MERGES: &'static [u32] = &[2, 1];
+
+    /// The union of the keys; for a key both pods hold, the value written more times wins (a
+    /// tie keeps the live pod's) and the write counters add up. A schema 1 peer's keys count
+    /// one write each, as on import.
+    fn merge_state(&mut self, schema: u32, state: &[u8]) -> Result<(), AppError> {
+        let peer = Self::import_state(schema, state)?.store;
+        self.store.absorb(peer, |_, mine, theirs| {
+            let writes = mine.writes.saturating_add(theirs.writes);
+            if theirs.writes > mine.writes {
+                mine.value = theirs.value;
+            }
+            mine.writes = writes;
+        });
+        Ok(())
     }
 
     fn import_state(schema: u32, state: &[u8]) -> Result<Self, AppError> {

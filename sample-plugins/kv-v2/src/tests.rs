@@ -205,3 +205,42 @@ fn large_state_timing() {
         assert_eq!(restored.stats(), app.stats());
     }
 }
+
+#[test]
+fn merge_keeps_the_more_written_value_and_adds_the_counters() {
+    let live = Kv::create().unwrap();
+    live.put("tie", b"live".to_vec());
+    live.put("hot-here", b"live".to_vec());
+    live.put("hot-here", b"live2".to_vec());
+    let peer = Kv::create().unwrap();
+    peer.put("tie", b"peer".to_vec());
+    peer.put("hot-here", b"peer".to_vec());
+    for _ in 0..3 {
+        peer.put("hot-there", b"peer".to_vec());
+    }
+    live.put("hot-there", b"live".to_vec());
+    peer.put("only-peer", b"p".to_vec());
+    let merged = molt_abi::testing::merge(&live, &peer).unwrap();
+    let entry = |key: &str| (merged.get(key).unwrap(), merged.writes(key).unwrap());
+    assert_eq!(entry("tie"), (b"live".to_vec(), 2), "a tie keeps the live value");
+    assert_eq!(entry("hot-here"), (b"live2".to_vec(), 3));
+    assert_eq!(entry("hot-there"), (b"peer".to_vec(), 4));
+    assert_eq!(entry("only-peer"), (b"p".to_vec(), 1));
+    assert_eq!(merged.stats().keys, 4);
+    assert_eq!(
+        live.writes("hot-there"),
+        Some(1),
+        "the running instance is untouched"
+    );
+
+    // A kv v1 peer (schema 1): its keys count one write each.
+    let mut copy = round_trip(&live).unwrap();
+    copy.merge_state(1, &encode(&[(b"tie", b"v1", None), (b"new", b"v1", None)]))
+        .unwrap();
+    assert_eq!(
+        (copy.get("tie").unwrap(), copy.writes("tie")),
+        (b"live".to_vec(), Some(2))
+    );
+    assert_eq!(copy.writes("new"), Some(1));
+    assert!(copy.merge_state(2, b"garbage").is_err());
+}

@@ -3,10 +3,12 @@
 //! Exit codes: `0` done, `1` refused or failed (the message says what and why, and what still
 //! runs), `2` usage error.
 
+mod absorb;
 mod activate;
 mod check;
 mod confirm;
 mod demo;
+mod handoff;
 mod keygen;
 mod new;
 mod preflight;
@@ -63,6 +65,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Start an app crate (or, with --next-of, the next version of one) that builds as it is.
     New(new::NewArgs),
+    /// Hand a departing supervisor's state to a live peer, exactly once (scale-down).
+    Handoff(handoff::HandoffArgs),
+    /// Merge the snapshot of a pod that is gone into a live supervisor, once.
+    Absorb(absorb::AbsorbArgs),
     /// Show molt at work: push counter v1, then v2 under traffic, then roll back.
     Demo(demo::DemoArgs),
     /// Internal: open a library in this (child) process and report on it (see `inspect`).
@@ -95,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Check(args) => check::run(args),
         Command::New(args) => new::run(args),
+        Command::Handoff(args) => handoff::run(args),
+        Command::Absorb(args) => absorb::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Inspect(_) => unreachable!("handled above"),
     };

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 /// The operations behind the control API's routes. Mutating calls block (they stage, load and
 /// swap releases): the router runs them off the async runtime.
-pub trait ControlApi: Send + Sync + 'static {
+/// The handoff routes' operations come with it ([`super::HandoffApi`]).
+pub trait ControlApi: super::HandoffApi + Send + Sync + 'static {
     /// Whether a version serves traffic (`GET /readyz`).
     fn is_ready(&self) -> bool;
     /// What `GET /status` shows.

@@ -1,6 +1,10 @@
 //! A blocking client of the control API, used by `molt push --to`, `activate`, `rollback` and
 //! `status`.
 
+mod handoff;
+
+pub use handoff::CallError;
+
 use super::status::{Outcome, Status};
 use std::path::Path;
 use std::time::Duration;

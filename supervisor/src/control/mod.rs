@@ -9,6 +9,8 @@
 //! | `POST /releases?app&version&schema&abi&file&sha256[&signature]` | body = the library: stores a release on the volume |
 //! | `POST /activate?version=V[&force=true]` | points `current` at V and swaps to it (`force`: even a release marked bad) |
 //! | `POST /rollback` | back to the version this supervisor served before |
+//! | `GET /handoff`, `POST /handoff/{begin,commit,abort}`, `GET /handoff/state` | the departing side of a handoff ([`handoff`]) |
+//! | `POST /absorb`, `POST /absorb/query` | the receiving side of a handoff |
 //!
 //! Mutating calls need `Authorization: Bearer <token>` when a token is configured (compared
 //! in constant time; tokens shorter than 16 bytes are refused at start); the supervisor
@@ -24,6 +26,7 @@
 mod api;
 pub mod client;
 mod guard;
+pub mod handoff;
 pub mod serve;
 pub mod status;
 mod upload;
@@ -38,8 +41,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 pub use api::ControlApi;
-pub use client::{ControlClient, UploadInfo};
+pub use client::{CallError, ControlClient, UploadInfo};
 pub use guard::SMALL_BODY;
+pub use handoff::HandoffApi;
 pub use serve::Limits;
 pub use status::{Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
 
@@ -52,7 +56,7 @@ type Api = Arc<dyn ControlApi>;
 /// The control API's routes, bound to one supervisor. Mutating calls pass the token check
 /// (before any of their body is read); every call has a body limit checked on its
 /// `Content-Length` before the body is read: [`MAX_UPLOAD`] for `POST /releases`,
-/// [`SMALL_BODY`] for the rest.
+/// [`handoff::MAX_STATE`] for `POST /absorb`, [`SMALL_BODY`] for the rest.
 pub fn router(api: Api) -> Router {
     let limit = |bytes: u64| from_fn_with_state((Arc::clone(&api), bytes), guard::limit_body);
     let small = || limit(SMALL_BODY);
@@ -60,6 +64,13 @@ pub fn router(api: Api) -> Router {
         .route("/releases", post(upload::upload).layer(limit(MAX_UPLOAD)))
         .route("/activate", post(activate).layer(small()))
         .route("/rollback", post(rollback).layer(small()))
+        .route("/handoff", get(handoff::info).layer(small()))
+        .route("/handoff/begin", post(handoff::begin).layer(small()))
+        .route("/handoff/state", get(handoff::state).layer(small()))
+        .route("/handoff/commit", post(handoff::commit).layer(small()))
+        .route("/handoff/abort", post(handoff::abort).layer(small()))
+        .route("/absorb", post(handoff::absorb).layer(limit(handoff::MAX_STATE)))
+        .route("/absorb/query", post(handoff::query).layer(small()))
         .route_layer(from_fn_with_state(Arc::clone(&api), guard::authenticate))
         .route("/healthz", get(|| async { "ok\n" }).layer(small()))
         .route("/readyz", get(readyz).layer(small()))

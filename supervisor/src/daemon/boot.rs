@@ -81,7 +81,11 @@ impl Supervisor {
         let current = match self.volume.current(&app) {
             Ok(current) => current,
             Err(e) => {
-                self.refuse(UNREADABLE_CURRENT, Refused::Volume(e));
+                let refused = Refused::Pointer {
+                    app: app.clone(),
+                    source: Box::new(e),
+                };
+                self.refuse(UNREADABLE_CURRENT, refused);
                 None
             }
         };

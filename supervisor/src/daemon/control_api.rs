@@ -1,9 +1,12 @@
 //! The supervisor behind the control API (see `crate::control::ControlApi`).
 
 use super::Supervisor;
-use crate::control::{ControlApi, Outcome, Status, UploadInfo};
+use crate::control::{ControlApi, HandoffApi, Outcome, Status, UploadInfo};
+use crate::handoff::wire::{AbsorbQuery, Absorbed, Begun, Done, HandoffInfo, Refused};
+use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 impl ControlApi for Supervisor {
     fn is_ready(&self) -> bool {
@@ -42,5 +45,49 @@ impl ControlApi for Supervisor {
 
     fn rollback(self: Arc<Self>) -> Outcome {
         Supervisor::rollback(&self)
+    }
+}
+
+impl HandoffApi for Supervisor {
+    fn handoff_info(&self) -> HandoffInfo {
+        Supervisor::handoff_info(self)
+    }
+
+    fn handoff_begin(
+        &self,
+        id: &str,
+        to: &str,
+        schema: Option<u32>,
+        unready: Duration,
+        drain: Duration,
+    ) -> Result<Begun, Refused> {
+        Supervisor::handoff_begin(self, id, to, schema, unready, drain)
+    }
+
+    fn handoff_state(&self, id: &str) -> Result<(String, u32, Bytes), Refused> {
+        Supervisor::handoff_state(self, id)
+    }
+
+    fn handoff_commit(&self, id: &str) -> Result<Done, Refused> {
+        Supervisor::handoff_commit(self, id)
+    }
+
+    fn handoff_abort(&self, id: &str) -> Result<Done, Refused> {
+        Supervisor::handoff_abort(self, id)
+    }
+
+    fn absorb(
+        &self,
+        id: &str,
+        from: &str,
+        app: &str,
+        schema: u32,
+        state: Vec<u8>,
+    ) -> Result<Absorbed, Refused> {
+        Supervisor::absorb(self, id, from, app, schema, state)
+    }
+
+    fn absorb_query(&self, id: &str, fence: bool) -> AbsorbQuery {
+        Supervisor::absorb_query(self, id, fence)
     }
 }

@@ -10,14 +10,18 @@
 //! version change takes), `refused` (the one refusal type) and `refusal` (recording one),
 //! `boot` (boot that always serves something), `activation` (activate, rollback),
 //! `presence` (this supervisor's report on the volume), `probation`,
-//! `report` (`/status`, snapshots), `upload`, `traffic` (app requests) and `control_api`
-//! (the supervisor behind [`crate::control::ControlApi`]).
+//! `report` (`/status`, snapshots), `upload`, `traffic` (app requests), `control_api`
+//! (the supervisor behind [`crate::control::ControlApi`]), and the two sides of a handoff
+//! (docs/DESIGN.md, "Handoff"): `handoff` (departing: unready, seal, export, commit or abort)
+//! and `absorb` (receiving: merge once per handoff id, fence).
 
+mod absorb;
 mod activation;
 mod boot;
 mod config;
 mod control_api;
 mod error;
+mod handoff;
 mod presence;
 mod probation;
 mod reconcile;

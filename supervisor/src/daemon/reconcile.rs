@@ -54,12 +54,18 @@ impl Supervisor {
                 )
             }
             Err(e) => {
-                // Refused once per content: a poll tick does not log the same refusal again.
+                // A `current` that is no version (a FIFO, a directory, garbage, a symlink out of
+                // the volume) is a refusal like any other: logged and in `/status`, once per
+                // distinct error (a poll tick does not log the same refusal again).
                 let key = format!("{UNREADABLE_CURRENT} {e}");
                 if !force && self.record.lock().refused.as_deref() == Some(key.as_str()) {
                     return self.outcome(false, format!("{e} (refused before, see last_refusal)"), None);
                 }
-                let outcome = self.refused_outcome(UNREADABLE_CURRENT, Refused::Volume(e));
+                let refused = Refused::Pointer {
+                    app: app.clone(),
+                    source: Box::new(e),
+                };
+                let outcome = self.refused_outcome(UNREADABLE_CURRENT, refused);
                 self.record.lock().refused = Some(key);
                 return outcome;
             }

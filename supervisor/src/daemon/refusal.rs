@@ -69,7 +69,7 @@ impl Supervisor {
                     error: error.clone(),
                     at_ms: now_ms(),
                 });
-                if self.engine.get().is_some() {
+                if self.engine.get().is_some() && refused.is_swap_attempt() {
                     rec.last_swap = Some(SwapRecord {
                         from: self.running_version(),
                         to: version.to_owned(),

@@ -17,6 +17,16 @@ pub enum Refused {
     /// another writer holds the lock, or the disk failed.
     #[error(transparent)]
     Volume(#[from] VolumeError),
+    /// The `current` pointer names no version: not a regular file, outside the volume, too
+    /// long, or not a valid version.
+    #[error("{app}: cannot read the current version: {source}")]
+    Pointer {
+        /// The app.
+        app: String,
+        /// Why.
+        #[source]
+        source: Box<VolumeError>,
+    },
     /// The manifest says another ABI version than this supervisor speaks.
     #[error(
         "release {release}: its manifest says ABI {found}, this supervisor loads ABI versions {supported:?}"
@@ -121,6 +131,7 @@ impl Refused {
     pub fn step(&self) -> String {
         match self {
             Refused::Volume(e) => volume_step(e).to_owned(),
+            Refused::Pointer { .. } => "current".to_owned(),
             Refused::Abi { .. } => "abi".to_owned(),
             Refused::Load { .. } | Refused::Inspect { .. } => "load".to_owned(),
             Refused::Engine(e) => e.step.to_string(),
@@ -154,6 +165,12 @@ impl Refused {
         }
     }
 
+    /// Whether the refusal is of a version change that was tried (not of a pointer that
+    /// names no version).
+    pub fn is_swap_attempt(&self) -> bool {
+        !matches!(self, Refused::Pointer { .. })
+    }
+
     /// How many microseconds traffic was paused before the refusal.
     pub fn pause_us(&self) -> u64 {
         match self {
@@ -175,6 +192,7 @@ pub(super) fn volume_step(e: &VolumeError) -> &'static str {
         VolumeError::Immutable { .. } => "immutable",
         VolumeError::Signature(_) => "signature",
         VolumeError::BadPointer { .. } => "current",
+        VolumeError::Untrusted { .. } => "untrusted",
         VolumeError::Locked { .. } => "lock",
         _ => "volume",
     }

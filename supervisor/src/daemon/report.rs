@@ -16,6 +16,11 @@ impl Supervisor {
         let Some(engine) = self.engine.get() else {
             return Ok(None);
         };
+        // Handed off: the snapshot that records it stays the newest; the state held in
+        // memory is the receiver's now and is never written as this supervisor's own.
+        let Some(ledger) = self.handoffs.ledger() else {
+            return self.handoff_record();
+        };
         let plugin = engine.active();
         let written = engine
             .export_state()
@@ -30,6 +35,7 @@ impl Supervisor {
                     exported.state.schema,
                     exported.state.bytes,
                 );
+                snap.ledger = ledger;
                 // The tables are written from the live store, shard by shard, while traffic
                 // flows (see crate::tables::snapshot).
                 if !engine.tables().tables().is_empty() {

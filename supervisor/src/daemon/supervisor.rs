@@ -43,6 +43,8 @@ pub struct Supervisor {
     pub(super) publishing: Mutex<()>,
     /// Set once the report is marked stopped: nothing writes it again.
     pub(super) withdrawn: std::sync::atomic::AtomicBool,
+    /// This supervisor's part in handoffs: its own state's phase, the ids it absorbed.
+    pub(super) handoffs: super::handoff::Handoffs,
 }
 
 #[derive(Default)]
@@ -131,6 +133,7 @@ impl Supervisor {
             host: crate::volume::host_name(),
             publishing: Mutex::new(()),
             withdrawn: std::sync::atomic::AtomicBool::new(false),
+            handoffs: Default::default(),
             config,
         };
         sup.restorable_state()?;
@@ -153,9 +156,19 @@ impl Supervisor {
                         self.config.app
                     )));
                 }
+                Ok(Some(snap)) if snap.ledger.handed_off.is_some() => {
+                    let handed = snap.ledger.handed_off.as_ref();
+                    let (id, to) = handed.map_or(("", ""), |h| (h.id.as_str(), h.to.as_str()));
+                    tracing::warn!(
+                        handoff = id, to, version = %snap.version,
+                        "the latest snapshot's state was handed to a peer: it is not served again; starting empty"
+                    );
+                    return Ok(None);
+                }
                 Ok(Some(snap)) => {
                     let records = snap.tables.as_ref().map_or(0, |t| t.records());
                     tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");
+                    self.restore_ledger(&snap.ledger);
                     let state = State {
                         schema: snap.schema,
                         bytes: snap.bytes,
@@ -195,9 +208,10 @@ impl Supervisor {
         self.engine.get()
     }
 
-    /// Whether a version serves.
+    /// Whether a version serves and no handoff of this supervisor's state is under way or
+    /// done (readiness goes false first in a handoff, so a Service stops routing here).
     pub fn is_ready(&self) -> bool {
-        self.engine.get().is_some()
+        self.engine.get().is_some() && self.handoffs.ready()
     }
 
     /// The serving version.

@@ -16,6 +16,8 @@ pub enum Action {
     Rollback,
     /// [`super::Engine::export_state`].
     Snapshot,
+    /// [`super::Engine::merge`]: absorbing a peer's state.
+    Merge,
 }
 
 impl fmt::Display for Action {
@@ -25,6 +27,7 @@ impl fmt::Display for Action {
             Action::Swap => "swap to",
             Action::Rollback => "rollback to",
             Action::Snapshot => "state export of",
+            Action::Merge => "merge of a peer's state into",
         })
     }
 }
@@ -45,6 +48,8 @@ pub enum Step {
     Tables,
     /// A fresh instance's `create` (only when an engine starts without state).
     Create,
+    /// The running version's `merge_state`, on a copy of its state.
+    Merge,
 }
 
 impl fmt::Display for Step {
@@ -56,6 +61,7 @@ impl fmt::Display for Step {
             Step::Import => "import",
             Step::Tables => "tables",
             Step::Create => "create",
+            Step::Merge => "merge",
         })
     }
 }
@@ -118,6 +124,24 @@ pub enum Cause {
     /// A record hook refused a record (the key is named); the tables are untouched.
     #[error(transparent)]
     Record(Box<crate::tables::RecordFailure>),
+    /// A peer's state was offered to a version without a merge hook.
+    #[error(
+        "the running version has no merge hook: it cannot absorb a peer's state (its state is kept as it is)"
+    )]
+    NoMergeHook,
+    /// A peer's state was offered to a version that keeps state in tables.
+    #[error(
+        "the running version keeps its state in tables, which a merge does not cover yet (its state is kept as it is)"
+    )]
+    MergeOfTables,
+    /// A peer's state is in a schema the merge hook does not take.
+    #[error("the peer's state is in schema {schema}, the merge hook takes {merges:?}")]
+    CannotMerge {
+        /// The peer state's schema.
+        schema: u32,
+        /// Schemas the merge hook takes.
+        merges: Vec<u32>,
+    },
     /// A rollback was asked for, but no earlier version is kept.
     #[error("no earlier version is kept to roll back to")]
     NoPrevious,

@@ -30,6 +30,7 @@
 mod deadline;
 mod error;
 mod generations;
+mod merge;
 mod pause;
 mod snapshot;
 mod swap;
@@ -41,6 +42,7 @@ mod tests;
 mod tick;
 
 pub use error::{Action, Cause, Step, SwapError};
+pub use merge::{MergeReport, MergeSteps};
 pub use pause::Steps;
 pub use snapshot::Exported;
 pub use swap::{SwapReport, TablesReport};

@@ -170,6 +170,8 @@ pub enum Hook {
     DowngradeRecord,
     /// `tick`: periodic work.
     Tick,
+    /// `merge_state`: absorbing a peer's state (a handoff).
+    Merge,
 }
 
 impl fmt::Display for Hook {
@@ -183,6 +185,7 @@ impl fmt::Display for Hook {
             Hook::UpgradeRecord => "upgrade_record",
             Hook::DowngradeRecord => "downgrade_record",
             Hook::Tick => "tick",
+            Hook::Merge => "merge_state",
         })
     }
 }

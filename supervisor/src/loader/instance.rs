@@ -192,6 +192,30 @@ impl Instance {
         Ok(())
     }
 
+    /// Absorbs a peer's state, serialised in `schema`, into this instance (the `merge_state`
+    /// hook). `&mut self`: no other call can reach the instance meanwhile, which is what the
+    /// hook's contract asks. An instance whose plugin has no merge hook answers an error.
+    pub fn merge(&mut self, schema: u32, state: &[u8]) -> Result<(), HookError> {
+        let Some(merge) = self.plugin.hooks.merge_state else {
+            return Err(HookError {
+                hook: Hook::Merge,
+                kind: HookErrorKind::Error,
+                message: format!("{} has no merge hook", self.plugin.id()),
+            });
+        };
+        let mut err = OwnedBuf::EMPTY;
+        // SAFETY: `merge` comes from this plugin's descriptor (zero, so `None`, when its
+        // descriptor ends before the field), `app` is alive and built by this plugin, whose library `self.plugin`
+        // keeps mapped; `&mut self` makes this the only call on it (MergeFn's contract);
+        // `state` is borrowed for the call; `err` is our local, valid for writes.
+        let status = unsafe { merge(self.app.as_ptr(), schema, Bytes::new(state), &mut err) };
+        if status != STATUS_OK {
+            return Err(failure(&self.plugin, Hook::Merge, status, err));
+        }
+        free(&self.plugin, err);
+        Ok(())
+    }
+
     /// Asks the app whether it is healthy (the `health` hook).
     pub fn health(&self) -> Result<(), HookError> {
         let mut err = OwnedBuf::EMPTY;

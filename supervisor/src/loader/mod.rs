@@ -59,7 +59,7 @@ use copy::RunCopy;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use molt_abi::{
     App, CreateFn, CreateInFn, Descriptor, DestroyFn, ExportFn, FreeBufferFn, HandleFn, HealthFn, ImportFn,
-    ImportInFn, RecordFn, TickFn, ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
+    ImportInFn, MergeFn, RecordFn, TickFn, ABI_MAGIC, ABI_VERSIONS, DESCRIPTOR_V1_SIZE, ENTRY_SYMBOL,
 };
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -116,6 +116,8 @@ pub struct PluginInfo {
     pub tick_interval_ms: u32,
     /// The ABI version it was built against.
     pub abi_version: u32,
+    /// Schemas its merge hook absorbs a peer's state in; empty when it has no merge hook.
+    pub merges: Vec<u32>,
     /// Where it was loaded from (the release volume, not the private copy).
     pub library: PathBuf,
     /// The SHA-256 (lowercase hex) of the bytes that were loaded; empty for an app compiled
@@ -159,11 +161,15 @@ pub(crate) struct Hooks {
     pub(crate) upgrade_record: Option<RecordFn>,
     pub(crate) downgrade_record: Option<RecordFn>,
     pub(crate) tick: Option<TickFn>,
+    /// `None` when the plugin has no merge hook, or its descriptor ends before the field
+    /// (it then reads as zero: see `checked`).
+    pub(crate) merge_state: Option<MergeFn>,
 }
 
 impl Hooks {
     fn of(d: &Descriptor) -> Hooks {
         Hooks {
+            merge_state: d.merge_state,
             create: d.create,
             handle: d.handle,
             export_state: d.export_state,
@@ -390,6 +396,10 @@ impl Plugin {
             table_downgrades: d.table_downgrades.as_slice().to_vec(),
             tick_interval_ms: if d.tick.is_some() { d.tick_interval_ms } else { 0 },
             abi_version: d.abi_version,
+            merges: match d.merge_state {
+                Some(_) => d.merge_schemas.as_slice().to_vec(),
+                None => Vec::new(),
+            },
             library,
             sha256: String::new(),
         };

@@ -20,7 +20,6 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +64,10 @@ pub enum ManifestError {
         source: io::Error,
     },
     /// `release.toml` is not valid TOML or does not have the manifest's fields.
-    #[error("release {dir}: {MANIFEST_FILE} is not a valid manifest: {source}")]
+    #[error(
+        "release {dir}: {MANIFEST_FILE} is not a valid manifest: {}",
+        parse_message(source)
+    )]
     Parse {
         /// The release directory.
         dir: PathBuf,
@@ -140,11 +142,16 @@ impl Manifest {
     /// [`Manifest::verify`]).
     pub fn read(release_dir: &Path) -> Result<Manifest, ManifestError> {
         let dir = release_dir.to_path_buf();
-        let text = std::fs::read_to_string(release_dir.join(MANIFEST_FILE)).map_err(|source| {
-            ManifestError::Read {
+        // Untrusted: a regular file of at most MAX_MANIFEST bytes inside the release directory.
+        let path = release_dir.join(MANIFEST_FILE);
+        let bytes = crate::untrusted::read(&path, Some(release_dir), crate::untrusted::MAX_MANIFEST)
+            .map_err(|e| ManifestError::Read {
                 dir: dir.clone(),
-                source,
-            }
+                source: e.into_io(),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| ManifestError::Read {
+            dir: dir.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"),
         })?;
         Manifest::parse(&text, release_dir)
     }
@@ -284,11 +291,25 @@ pub fn check_sha256(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The lowercase hex SHA-256 of a file's bytes, read in a streaming way.
+/// The lowercase hex SHA-256 of a library file's bytes, read in a streaming way. The file is
+/// untrusted ([`crate::untrusted::open`]): a regular file of at most
+/// [`crate::untrusted::MAX_LIBRARY`] bytes.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let limit = crate::untrusted::MAX_LIBRARY;
+    let opened =
+        crate::untrusted::open(path, None, limit).map_err(crate::untrusted::UntrustedError::into_io)?;
     let mut hasher = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
+    io::copy(&mut io::Read::take(opened.file, limit), &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// A TOML error without the excerpt of the file it quotes (the file is untrusted: its
+/// contents are not echoed), with where it is, escaped and cut short.
+fn parse_message(e: &toml::de::Error) -> String {
+    let at = e
+        .span()
+        .map_or(String::new(), |span| format!(" (at byte {})", span.start));
+    format!("{}{at}", crate::untrusted::excerpt(e.message().as_bytes(), 160))
 }
 
 #[cfg(test)]

@@ -11,12 +11,14 @@
 //! - Line 2: a one-line JSON object (unknown fields refused): the app, the version of the
 //!   release that wrote it, the state schema of the payload, the payload's length and
 //!   SHA-256, and when the state was exported (unix milliseconds).
+//!   A snapshot that took part in a handoff also carries `"handoff":{...}` ([`Ledger`]): the
+//!   ids of the handoffs this state absorbed, and, once the state was handed to a peer, the
+//!   handoff that took it (docs/DESIGN.md, "Handoff"). Without one the line is as before.
 //! - Then exactly `payload_len` bytes, and nothing after them.
 
-use super::{tables_part, Corruption, Snapshot};
+use super::{tables_part, Corruption, Ledger, Snapshot};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ struct Header {
     /// Format 2: the table schema of the serving version when the tables were written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tables_schema: Option<u32>,
+    #[serde(default, skip_serializing_if = "Ledger::is_empty")]
+    handoff: Ledger,
 }
 
 /// Why reading a snapshot failed: the file could not be read, or it is corrupt.
@@ -80,6 +84,7 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         payload_sha256: hex::encode(Sha256::digest(&snap.bytes)),
         written_at_ms: unix_ms(snap.written_at),
         tables_schema: snap.tables.as_ref().map(|t| t.schema()),
+        handoff: snap.ledger.clone(),
     };
     let line = serde_json::to_string(&header).map_err(io::Error::other)?;
     let header_sha = hex::encode(Sha256::digest(line.as_bytes()));
@@ -97,8 +102,10 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
 
 /// Reads and checks a snapshot file.
 pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    // Untrusted: a regular file (no FIFO, device or directory under a snapshot's name).
+    let opened =
+        crate::untrusted::open(path, None, u64::MAX).map_err(crate::untrusted::UntrustedError::into_io)?;
+    let (file, file_len) = (opened.file, opened.len);
     let mut r = BufReader::with_capacity(1 << 16, file);
 
     let magic = read_line(&mut r, MAX_MAGIC_LINE)?;
@@ -206,6 +213,7 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         schema: header.schema,
         bytes,
         written_at: UNIX_EPOCH + Duration::from_millis(header.written_at_ms),
+        ledger: header.handoff,
         tables,
     })
 }
@@ -216,7 +224,9 @@ fn read_trailer(path: &Path, file_len: u64, consumed: u64) -> Result<(u64, Strin
     if file_len < consumed + tables_part::TRAILER_LEN {
         return Err(Corruption::Truncated("the file ends before its tables trailer".into()).into());
     }
-    let mut file = File::open(path)?;
+    let mut file = crate::untrusted::open(path, None, u64::MAX)
+        .map_err(crate::untrusted::UntrustedError::into_io)?
+        .file;
     file.seek(SeekFrom::Start(file_len - tables_part::TRAILER_LEN))?;
     let mut trailer = vec![0; tables_part::TRAILER_LEN as usize];
     file.read_exact(&mut trailer)?;

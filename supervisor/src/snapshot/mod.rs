@@ -62,6 +62,44 @@ pub struct Snapshot {
     /// The app's tables (ABI version 2): written shard by shard from the live store, read
     /// back into a new one.
     pub tables: Option<Arc<TableStore>>,
+    /// What the state took part in: handoffs absorbed, and whether it was handed off.
+    pub ledger: Ledger,
+}
+
+/// What a snapshot records about handoffs (docs/DESIGN.md, "Handoff"), in its header.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ledger {
+    /// Set when this state was handed to a peer: a restart does not serve it again, and
+    /// `molt absorb` refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_off: Option<HandedOff>,
+    /// The ids of the handoffs merged into this state, oldest first (the newest
+    /// [`Ledger::KEEP`]): a retried merge of one of them is recognised, not applied twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absorbed: Vec<String>,
+}
+
+impl Ledger {
+    /// How many absorbed handoff ids a ledger remembers.
+    pub const KEEP: usize = 256;
+
+    /// Whether there is nothing to record (the header then has no `handoff` field).
+    pub fn is_empty(&self) -> bool {
+        self.handed_off.is_none() && self.absorbed.is_empty()
+    }
+}
+
+/// The handoff that took a snapshot's state to a peer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandedOff {
+    /// The handoff id.
+    pub id: String,
+    /// Who absorbed it (a control URL).
+    pub to: String,
+    /// When (unix milliseconds).
+    pub at_ms: u64,
 }
 
 /// Equal fields, and the same table store (by identity: a store read back is another one).
@@ -78,12 +116,14 @@ impl PartialEq for Snapshot {
             self.schema,
             &self.bytes,
             self.written_at,
+            &self.ledger,
         ) == (
             &other.app,
             &other.version,
             other.schema,
             &other.bytes,
             other.written_at,
+            &other.ledger,
         ) && same_tables
     }
 }
@@ -99,6 +139,7 @@ impl Snapshot {
             schema,
             bytes,
             written_at: SystemTime::now(),
+            ledger: Ledger::default(),
             tables: None,
         }
     }

@@ -193,6 +193,28 @@ fn large_payload_round_trips() {
     assert!(store.latest().unwrap().unwrap().bytes == bytes);
 }
 
+#[test]
+fn the_handoff_ledger_round_trips_and_is_absent_when_empty() {
+    let (_tmp, store) = store();
+    let plain = store.write(&snap(b"plain")).unwrap();
+    let header = String::from_utf8_lossy(&fs::read(&plain).unwrap()).into_owned();
+    assert!(!header.contains("handoff"), "no ledger, no field: {header}");
+
+    let mut marked = snap(b"handed");
+    marked.ledger = Ledger {
+        handed_off: Some(HandedOff {
+            id: "h-1".into(),
+            to: "http://pod-0:7070".into(),
+            at_ms: 1_700_000_000_000,
+        }),
+        absorbed: vec!["h-0".into()],
+    };
+    store.write(&marked).unwrap();
+    let back = store.latest().unwrap().unwrap();
+    assert_eq!(back.ledger, marked.ledger);
+    assert_eq!(back.bytes, b"handed");
+}
+
 fn with_tables(records: usize) -> Snapshot {
     let tables = std::sync::Arc::new(crate::tables::TableStore::new());
     tables.set_schema(1);

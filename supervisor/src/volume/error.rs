@@ -92,12 +92,19 @@ pub enum VolumeError {
         /// The `previous` pointer file.
         path: PathBuf,
     },
+    /// A file on the volume was refused before it was read (a FIFO, a device, a directory, a
+    /// symlink out of the volume, too large).
+    #[error("{source}")]
+    Untrusted {
+        /// The check that failed.
+        source: crate::untrusted::UntrustedError,
+    },
     /// A pointer file (`current` / `previous`) does not hold a valid version.
-    #[error("pointer {path} holds {content:?}, not a valid version: {reason}")]
+    #[error("pointer {path} holds \"{content}\", not a valid version: {reason}")]
     BadPointer {
         /// The pointer file.
         path: PathBuf,
-        /// What it holds.
+        /// What it holds, escaped and cut short ([`crate::untrusted::excerpt`]).
         content: String,
         /// The check that failed.
         reason: &'static str,

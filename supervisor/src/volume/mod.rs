@@ -173,7 +173,12 @@ impl Volume {
             .into_iter()
             .filter(|(name, path)| check_component(name).is_ok() && path.is_dir())
             .map(|(version, dir)| {
-                let manifest = Manifest::read(&dir).and_then(|m| {
+                let inside =
+                    crate::untrusted::resolve_within(&dir, &self.root).map_err(|e| ManifestError::Read {
+                        dir: dir.clone(),
+                        source: e.into_io(),
+                    });
+                let manifest = inside.and_then(|_| Manifest::read(&dir)).and_then(|m| {
                     m.validate(&dir)?;
                     m.check_identity(&dir, app, &version)?;
                     Ok(m)
@@ -203,6 +208,10 @@ impl Volume {
                 dir,
             });
         }
+        // A release directory (or an app directory) symlinked out of the volume is refused:
+        // everything loaded comes from the volume.
+        crate::untrusted::resolve_within(&dir, &self.root)
+            .map_err(|source| VolumeError::Untrusted { source })?;
         let manifest_err = |source| VolumeError::Manifest {
             app: app.to_string(),
             version: version.to_string(),

@@ -2,7 +2,7 @@
 
 use super::{atomic_write, check_name, Volume, VolumeError};
 use crate::manifest::check_component;
-use std::io;
+use crate::untrusted::{self, MAX_POINTER};
 use std::path::Path;
 
 /// The result of [`Volume::activate`] or [`Volume::rollback`].
@@ -22,13 +22,13 @@ impl Volume {
     /// The version `current` points at; `None` when no version was ever activated.
     pub fn current(&self, app: &str) -> Result<Option<String>, VolumeError> {
         check_name("app", app)?;
-        read_pointer(&self.current_path(app))
+        read_pointer(&self.current_path(app), self.root())
     }
 
     /// The version `previous` points at (the one active before `current`); `None` when none.
     pub fn previous(&self, app: &str) -> Result<Option<String>, VolumeError> {
         check_name("app", app)?;
-        read_pointer(&self.previous_path(app))
+        read_pointer(&self.previous_path(app), self.root())
     }
 
     /// Makes `version` the one that should run. The release must exist and verify (manifest
@@ -98,7 +98,7 @@ impl Volume {
                 }
                 None => match std::fs::remove_file(&path) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(source) => {
                         return Err(VolumeError::Io {
                             action: "remove pointer",
@@ -129,43 +129,23 @@ impl Volume {
     }
 }
 
-/// The most of a pointer file read: a version is at most 255 bytes, plus a newline.
-const MAX_POINTER: u64 = 1024;
-
-/// Reads a pointer file: `None` when it does not exist, the trimmed version otherwise. A
-/// pointer that is not a regular file (a directory, a FIFO), is longer than any version, or
-/// holds anything but one valid version is a [`VolumeError::BadPointer`].
-fn read_pointer(path: &Path) -> Result<Option<String>, VolumeError> {
-    use std::io::Read;
-    let bad = |content: String, reason: &'static str| VolumeError::BadPointer {
-        path: path.into(),
-        content,
-        reason,
+/// Reads a pointer file: `None` when it does not exist, the trimmed version otherwise.
+/// The file is untrusted (see [`crate::untrusted`]): it must be a regular file of at most
+/// [`MAX_POINTER`] bytes that resolves inside the volume `root`; what it holds is quoted only
+/// escaped and cut short.
+fn read_pointer(path: &Path, root: &Path) -> Result<Option<String>, VolumeError> {
+    let bytes = match untrusted::read(path, Some(root), MAX_POINTER) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(source) => return Err(VolumeError::Untrusted { source }),
     };
-    let io_err = |source| VolumeError::Io {
-        action: "read pointer",
-        path: path.into(),
-        source,
-    };
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(e)),
-        Ok(meta) if !meta.file_type().is_file() => {
-            return Err(bad(String::new(), "it is not a regular file"))
-        }
-        Ok(_) => {}
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_POINTER + 1).read_to_end(&mut bytes))
-        .map_err(io_err)?;
     let text = String::from_utf8_lossy(&bytes);
-    let excerpt: String = text.chars().take(64).collect();
-    if bytes.len() as u64 > MAX_POINTER {
-        return Err(bad(excerpt, "it is longer than any version"));
-    }
     let version = text.trim();
-    check_component(version).map_err(|reason| bad(excerpt, reason))?;
+    check_component(version).map_err(|reason| VolumeError::BadPointer {
+        path: path.into(),
+        content: untrusted::excerpt(&bytes, 64),
+        reason,
+    })?;
     Ok(Some(version.to_string()))
 }
 

@@ -224,7 +224,9 @@ fn build(tmp: &Path, library: &Path, lib_name: &str, info: &ReleaseInfo) -> Resu
 
 /// Copies `from` to a new file `to`, fsyncs it, and returns the hex sha256 of the bytes copied.
 fn copy_hashed(from: &Path, to: &Path) -> io::Result<String> {
-    let mut src = File::open(from)?;
+    let mut src = crate::untrusted::open(from, None, crate::untrusted::MAX_LIBRARY)
+        .map_err(crate::untrusted::UntrustedError::into_io)?
+        .file;
     let mut dst = File::create_new(to)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

@@ -19,6 +19,10 @@ pub struct Built {
     pub kv_v1: PathBuf,
     /// `libkv_v2.so`.
     pub kv_v2: PathBuf,
+    /// `libkv_v3.so` (state in host-owned tables).
+    pub kv_v3: PathBuf,
+    /// `libkv_v4.so` (kv v3 with a write counter in each record).
+    pub kv_v4: PathBuf,
     /// How long building (or finding up to date) took.
     pub took: Duration,
 }
@@ -38,8 +42,11 @@ pub fn build() -> Built {
         release("kv_v1"),
         release("kv_v2"),
     );
+    let (kv_v3, kv_v4) = (release("kv_v3"), release("kv_v4"));
     let molt = molt_binary_with(Profile::Release);
     Built {
+        kv_v3,
+        kv_v4,
         molt,
         counter_v1,
         counter_v2,

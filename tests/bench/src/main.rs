@@ -18,6 +18,7 @@ mod boundary;
 mod downtime;
 mod load;
 mod machine;
+mod memory;
 mod molt;
 mod overhead;
 mod pause;
@@ -29,6 +30,9 @@ mod report;
 mod restart;
 mod rss;
 mod stats;
+mod tables_change;
+mod tables_ratio;
+mod tables_snapshot;
 
 use anyhow::Context;
 use clap::Parser;
@@ -63,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = Plan::new(args.quick, args.connections);
     let machine = machine::describe(&molt_tests::artifacts::workspace_root());
-    let progress = Progress::new(8);
+    let progress = Progress::new(12);
     if machine.loadavg_at_start > machine.nproc as f64 / 2.0 {
         progress.note(&format!(
             "note: load average {:.2} on {} cores: other work competes with the figures",
@@ -99,6 +103,54 @@ fn main() -> anyhow::Result<()> {
     )?;
     stage.finish();
     timed("swap pause", t);
+
+    let t = Instant::now();
+    let swaps: u64 = plan.table_sizes.iter().map(|s| s.swaps as u64 + 2).sum();
+    let stage = progress.stage("swap pause per size, state in tables", swaps);
+    let mut pauses = pauses;
+    pauses.extend(pause::run_tables(
+        &built.kv_v3,
+        &work.mkdir("pause-tables"),
+        &plan.table_sizes,
+        |label| stage.tick_with(label),
+    )?);
+    stage.finish();
+    timed("swap pause, tables", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("record schema change under writes", 2 * plan.change_rounds as u64);
+    let change = tables_change::run(
+        &built.kv_v3,
+        &built.kv_v4,
+        &work.mkdir("change"),
+        &plan.change_size,
+        plan.change_rounds,
+        plan.change_writers,
+        || stage.tick(),
+    )?;
+    stage.finish();
+    timed("record schema change", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("tables against the in-plugin map", plan.ratio_rounds as u64);
+    let ratio = tables_ratio::run(
+        &built.kv_v1,
+        &built.kv_v3,
+        &work.mkdir("ratio"),
+        plan.ratio_rounds,
+        plan.ratio_round_s,
+        || stage.tick(),
+    )?;
+    stage.finish();
+    timed("tables vs in-plugin map", t);
+
+    let t = Instant::now();
+    let stage = progress.stage("snapshot of the tables under load", 3);
+    let stall = tables_snapshot::run(&built.kv_v3, &work.mkdir("snapshot"), &plan.snapshot_size, || {
+        stage.tick()
+    })?;
+    stage.finish();
+    timed("snapshot stall", t);
 
     let t = Instant::now();
     let stage = progress.stage("swaps under load", plan.swaps_under_load);
@@ -164,7 +216,8 @@ fn main() -> anyhow::Result<()> {
     timed("memory", t);
     progress.finish();
 
-    let goals = report::goals(&pauses, &under_load, &boundary, &pushed, &memory);
+    let mut goals = report::goals(&pauses, &under_load, &boundary, &pushed, &memory);
+    goals.extend(report::table_goals(&pauses, &change, ratio.ratio, &stall));
     durations.total = started.elapsed().as_secs_f64();
     durations.loadavg_at_end = machine::loadavg();
     let report = Report {
@@ -173,6 +226,10 @@ fn main() -> anyhow::Result<()> {
         plan,
         durations_s: durations,
         swap_pause_us: pauses,
+        tables_schema_change: change,
+        tables_vs_bytes_ratio: ratio.ratio,
+        tables_vs_bytes: ratio,
+        snapshot_stall_ms: stall,
         failed_requests: under_load.failed_requests,
         lost_writes: under_load.lost_writes,
         under_load,

@@ -34,6 +34,11 @@ pub const VALUE_BYTES: u64 = 1024;
 pub struct SizeResult {
     /// The label.
     pub label: String,
+    /// Where the state lives: `"bytes"` (exported and imported by the app's hooks) or
+    /// `"tables"` (host-owned tables, handed over).
+    pub state: &'static str,
+    /// Whether each swap changes the state's schema.
+    pub schema_change: bool,
     /// Keys in the store.
     pub keys: u64,
     /// Bytes of state each swap moved (as exported).
@@ -48,6 +53,9 @@ pub struct SizeResult {
     pub import_us: Summary,
     /// `state_bytes / median pause`: bytes migrated per second of pause.
     pub throughput_bytes_per_s: f64,
+    /// The most memory a swap added: the process's peak RSS during the swap (`VmHWM`, reset
+    /// before it) above its RSS before, KiB.
+    pub extra_rss_kb_max: f64,
 }
 
 /// Measures every size, calling `tick` after each swap.
@@ -72,11 +80,39 @@ fn one_size(
     size: &Size,
     tick: &mut impl FnMut(&str),
 ) -> anyhow::Result<SizeResult> {
+    let engine = filled(v1, size)?;
+    let keys = (size.bytes / VALUE_BYTES).max(1);
+
+    swaps(&engine, v1, v2, size, keys, "bytes", true, tick)
+}
+
+/// Measures the pause of code-only swaps of kv v3, whose state is in host-owned tables: two
+/// copies of the same release (`a`, `b`, loaded separately) swapped `a → b → a …`.
+pub fn run_tables(
+    kv_v3: &Path,
+    run_dir: &Path,
+    sizes: &[Size],
+    mut tick: impl FnMut(&str),
+) -> anyhow::Result<Vec<SizeResult>> {
+    let load = || molt_tests::drive::load_file(kv_v3, run_dir, &Expect::any()).context("loading kv v3");
+    let (a, b) = (load()?, load()?);
+    sizes
+        .iter()
+        .map(|size| {
+            let engine = filled(&a, size)?;
+            let keys = (size.bytes / VALUE_BYTES).max(1);
+            swaps(&engine, &a, &b, size, keys, "tables", false, &mut tick)
+        })
+        .collect()
+}
+
+/// An engine on `plugin` filled with `size` of state through `POST /preload`.
+pub fn filled(plugin: &Arc<Plugin>, size: &Size) -> anyhow::Result<Engine> {
     let config = EngineConfig {
         hook_timeout: Duration::from_secs(120),
         ..EngineConfig::default()
     };
-    let engine = Engine::start(Arc::clone(v1), None, config).context("starting kv v1")?;
+    let engine = Engine::start(Arc::clone(plugin), None, config).context("starting the engine")?;
     let keys = (size.bytes / VALUE_BYTES).max(1);
     let query = format!("keys={keys}&size={VALUE_BYTES}");
     let served = engine.handle(&Request::new("POST", "/preload", &query, &[], b""));
@@ -86,11 +122,26 @@ fn one_size(
         served.response.status,
         served.response.text()
     );
+    Ok(engine)
+}
 
+#[allow(clippy::too_many_arguments)]
+fn swaps(
+    engine: &Engine,
+    a: &Arc<Plugin>,
+    b: &Arc<Plugin>,
+    size: &Size,
+    keys: u64,
+    state: &'static str,
+    schema_change: bool,
+    tick: &mut impl FnMut(&str),
+) -> anyhow::Result<SizeResult> {
     let (mut pause, mut export, mut import) = (Vec::new(), Vec::new(), Vec::new());
     let mut state_bytes = 0;
+    let mut extra_kb: f64 = 0.0;
     for i in 0..size.swaps + 2 {
-        let target = if i % 2 == 0 { v2 } else { v1 };
+        let target = if i % 2 == 0 { b } else { a };
+        let before = crate::memory::reset_peak();
         let report = engine
             .swap(Arc::clone(target))
             .with_context(|| format!("swap {i} at {}", size.label))?;
@@ -98,13 +149,21 @@ fn one_size(
             pause.push(micros(report.steps.pause));
             export.push(micros(report.steps.export));
             import.push(micros(report.steps.import));
-            state_bytes = report.state_bytes as u64;
+            state_bytes = match &report.tables {
+                Some(t) => t.bytes,
+                None => report.state_bytes as u64,
+            };
+            if let Some(before) = before {
+                extra_kb = extra_kb.max(crate::memory::peak_kb().saturating_sub(before) as f64);
+            }
         }
         tick(size.label);
     }
     let pause_us = Summary::of(&pause);
     Ok(SizeResult {
         label: size.label.to_owned(),
+        state,
+        schema_change,
         keys,
         state_bytes,
         swaps: size.swaps,
@@ -112,6 +171,7 @@ fn one_size(
         export_us: Summary::of(&export),
         import_us: Summary::of(&import),
         throughput_bytes_per_s: state_bytes as f64 / (pause_us.p50.max(1e-3) / 1e6),
+        extra_rss_kb_max: extra_kb,
     })
 }
 

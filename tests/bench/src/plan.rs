@@ -12,6 +12,23 @@ pub struct Plan {
     /// State sizes for the pause, and swaps at each.
     #[serde(skip)]
     pub sizes: Vec<Size>,
+    /// State sizes for the pause of code-only swaps with the state in tables.
+    #[serde(skip)]
+    pub table_sizes: Vec<Size>,
+    /// The state size of the record schema change under writes, and of the snapshot stall.
+    #[serde(skip)]
+    pub change_size: Size,
+    /// The state size of the snapshot stall.
+    #[serde(skip)]
+    pub snapshot_size: Size,
+    /// Upgrades (and as many rollbacks) of the record schema change.
+    pub change_rounds: usize,
+    /// Writer threads during the schema change.
+    pub change_writers: usize,
+    /// A/B rounds of the tables against in-plugin map comparison.
+    pub ratio_rounds: usize,
+    /// Seconds per side of one of those rounds.
+    pub ratio_round_s: f64,
     /// Keep-alive connections of the load generator.
     pub connections: usize,
     /// Swaps under load for failed requests and lost writes.
@@ -47,6 +64,13 @@ impl Plan {
                     size("1 MB", mb, 200),
                     size("10 MB", 10 * mb, 40),
                 ],
+                table_sizes: vec![size("1 KB", kb, 200), size("100 MB", 100 * mb, 100)],
+                change_size: size("100 MB", 100 * mb, 0),
+                snapshot_size: size("100 MB", 100 * mb, 0),
+                change_rounds: 3,
+                change_writers: 2,
+                ratio_rounds: 10,
+                ratio_round_s: 0.2,
                 connections,
                 swaps_under_load: 100,
                 boundary_rounds: 24,
@@ -66,6 +90,17 @@ impl Plan {
                     size("1 MB", mb, 200),
                     size("100 MB", 100 * mb, 30),
                 ],
+                table_sizes: vec![
+                    size("1 KB", kb, 200),
+                    size("100 MB", 100 * mb, 200),
+                    size("1 GB", 1024 * mb, 200),
+                ],
+                change_size: size("100 MB", 100 * mb, 0),
+                snapshot_size: size("1 GB", 1024 * mb, 0),
+                change_rounds: 5,
+                change_writers: 2,
+                ratio_rounds: 20,
+                ratio_round_s: 0.25,
                 connections,
                 swaps_under_load: 200,
                 boundary_rounds: 80,

@@ -78,7 +78,7 @@ fn pauses(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> anyhow:
         / 3.0;
     let mut chart = ChartBuilder::on(area)
         .caption(
-            "Swap pause vs state size (kv, in-process engine)",
+            "Swap pause vs state size (kv, in-process engine): bytes (solid) and tables (dashed)",
             ("sans-serif", 22),
         )
         .margin(15)
@@ -97,16 +97,32 @@ fn pauses(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> anyhow:
         ("p99", RGBColor(230, 120, 0), |s| s.pause_us.p99),
         ("max", RED, |s| s.pause_us.max),
     ];
-    for (name, color, value) in series {
-        let points: Vec<(f64, f64)> = sizes
-            .iter()
-            .map(|s| (s.state_bytes as f64, value(s).max(y_min)))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+    for state in ["bytes", "tables"] {
+        let of_state: Vec<_> = sizes.iter().filter(|s| s.state == state).collect();
+        for (name, color, value) in series {
+            let points: Vec<(f64, f64)> = of_state
+                .iter()
+                .map(|s| (s.state_bytes as f64, value(s).max(y_min)))
+                .collect();
+            let label = format!("{name}, state in {state}");
+            if state == "bytes" {
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(points.clone(), 6, 4, color.stroke_width(2)))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], color.stroke_width(2)));
+                chart.draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| TriangleMarker::new(p, 5, color.filled())),
+                )?;
+            }
+        }
     }
     let goal = RGBColor(0, 150, 0);
     chart

@@ -10,6 +10,9 @@ use crate::plan::Plan;
 use crate::push::PushResult;
 use crate::restart::RestartResult;
 use crate::rss::RssResult;
+use crate::tables_change::ChangeResult;
+use crate::tables_ratio::RatioResult;
+use crate::tables_snapshot::StallResult;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -24,8 +27,17 @@ pub struct Report {
     pub plan: Plan,
     /// How long the run took.
     pub durations_s: Durations,
-    /// The swap pause per state size (in-process engine, kv, no traffic).
+    /// The swap pause per state size (in-process engine, kv, no traffic), with the state as
+    /// bytes (kv v1 ↔ v2, a schema change every swap) and in tables (kv v3 ↔ v3, code-only).
     pub swap_pause_us: Vec<SizeResult>,
+    /// A record schema change of the tables (kv v3 ↔ v4) under writes.
+    pub tables_schema_change: ChangeResult,
+    /// kv GET/PUT throughput on tables / on the in-plugin map.
+    pub tables_vs_bytes_ratio: f64,
+    /// That comparison in detail.
+    pub tables_vs_bytes: RatioResult,
+    /// The longest request wait while a snapshot of the tables was written (`.tables`), ms.
+    pub snapshot_stall_ms: StallResult,
     /// Failed requests over the swaps under load.
     pub failed_requests: u64,
     /// Lost writes over the swaps under load.
@@ -95,7 +107,7 @@ pub fn goals(
             met,
         })
     };
-    match pauses.iter().find(|p| p.label == "1 MB") {
+    match pauses.iter().find(|p| p.label == "1 MB" && p.state == "bytes") {
         Some(p) => goal(
             "swap pause p99 <= 1 ms at 1 MB",
             format!("p99 {:.3} ms", p.pause_us.p99 / 1e3),
@@ -103,7 +115,11 @@ pub fn goals(
         ),
         None => goal("swap pause p99 <= 1 ms at 1 MB", "not measured".to_owned(), false),
     }
-    match pauses.iter().max_by_key(|p| p.state_bytes) {
+    match pauses
+        .iter()
+        .filter(|p| p.state == "bytes")
+        .max_by_key(|p| p.state_bytes)
+    {
         Some(p) => goal(
             "effective migration >= 1 GB/s at 100 MB",
             format!("{:.2} GB/s at {}", p.throughput_bytes_per_s / 1e9, p.label),
@@ -148,6 +164,82 @@ pub fn goals(
     goals
 }
 
+/// Judges the goals of the tables (issue 8).
+pub fn table_goals(
+    pauses: &[SizeResult],
+    change: &ChangeResult,
+    ratio: f64,
+    stall: &StallResult,
+) -> Vec<Goal> {
+    let mut goals = Vec::new();
+    let mut goal = |goal: &str, figure: String, met: bool| {
+        goals.push(Goal {
+            goal: goal.to_owned(),
+            figure,
+            met,
+        })
+    };
+    let tables: Vec<&SizeResult> = pauses.iter().filter(|p| p.state == "tables").collect();
+    let smallest = tables.iter().min_by_key(|p| p.state_bytes);
+    let largest = tables.iter().max_by_key(|p| p.state_bytes);
+    if let (Some(small), Some(large)) = (smallest, largest) {
+        let ratio = large.pause_us.p50 / small.pause_us.p50.max(1e-3);
+        goal(
+            "code-only swap on tables: p50 at the largest <= 1.5x p50 at 1 KB, p99 <= 200 µs",
+            format!(
+                "p50 {} at {} / {} at {} = {ratio:.2}x; p99 {}",
+                us(large.pause_us.p50),
+                large.label,
+                us(small.pause_us.p50),
+                small.label,
+                us(large.pause_us.p99)
+            ),
+            ratio <= 1.5 && tables.iter().all(|p| p.pause_us.p99 <= 200.0),
+        );
+        let extra_mb = tables.iter().map(|p| p.extra_rss_kb_max).fold(0.0, f64::max) / 1024.0;
+        goal(
+            "code-only swap on tables: extra memory a few MB at most",
+            format!("{extra_mb:.1} MB"),
+            extra_mb <= 4.0,
+        );
+    }
+    goal(
+        "schema change on tables at 100 MB under >= 10k writes/s: pause p99 <= 2 ms, 0 failed, 0 lost, rollback the same",
+        format!(
+            "{:.0} writes/s; pause p99 {} up, {} back; {} failed, {} lost",
+            change.writes_per_s,
+            us(change.upgrade_pause_us.p99),
+            us(change.rollback_pause_us.p99),
+            change.failed_requests,
+            change.lost_writes
+        ),
+        change.writes_per_s >= 10_000.0
+            && change.upgrade_pause_us.p99 <= 2000.0
+            && change.rollback_pause_us.p99 <= 2000.0
+            && change.failed_requests == 0
+            && change.lost_writes == 0,
+    );
+    goal(
+        "schema change on tables: memory <= 1.2x the state",
+        format!("{:.2}x", change.memory_ratio_max),
+        change.memory_ratio_max <= 1.2,
+    );
+    goal(
+        "tables_vs_bytes_ratio >= 0.8",
+        format!("{ratio:.3}"),
+        ratio >= 0.8,
+    );
+    goal(
+        "snapshot_stall_ms.tables <= 10 ms",
+        format!(
+            "{:.2} ms at {} (baseline {:.2} ms)",
+            stall.tables, stall.label, stall.baseline_ms
+        ),
+        stall.tables <= 10.0,
+    );
+    goals
+}
+
 impl Report {
     /// The summary table, as printed at the end of a run.
     pub fn table(&self) -> String {
@@ -180,8 +272,14 @@ impl Report {
         for p in &self.swap_pause_us {
             writeln!(
                 out,
-                "| swap pause, {} state ({} swaps) | p50 {} · p99 {} · max {} · {:.2} GB/s |",
+                "| swap pause, {} in {}{} ({} swaps) | p50 {} · p99 {} · max {} · {:.2} GB/s |",
                 p.label,
+                p.state,
+                if p.schema_change {
+                    ", schema change"
+                } else {
+                    ", code only"
+                },
                 p.swaps,
                 us(p.pause_us.p50),
                 us(p.pause_us.p99),
@@ -228,6 +326,34 @@ impl Report {
                 s.failed_requests, s.unavailable_ms, s.steady_gap_ms, s.lost_writes
             )?;
         }
+        let c = &self.tables_schema_change;
+        writeln!(
+            out,
+            "| record schema change on tables, {} ({} writers, {:.0} writes/s, {} rounds) | pause up p50 {} · p99 {}; back p50 {} · p99 {} · {} failed · {} lost · memory {:.2}x |",
+            c.label,
+            c.writers,
+            c.writes_per_s,
+            c.rounds,
+            us(c.upgrade_pause_us.p50),
+            us(c.upgrade_pause_us.p99),
+            us(c.rollback_pause_us.p50),
+            us(c.rollback_pause_us.p99),
+            c.failed_requests,
+            c.lost_writes,
+            c.memory_ratio_max
+        )?;
+        let r = &self.tables_vs_bytes;
+        writeln!(
+            out,
+            "| kv GET/PUT, tables / in-plugin map ({} rounds, {} threads) | {:.0} / {:.0} calls/s · ratio {:.3} |",
+            r.rounds, r.threads, r.tables_calls_per_s.p50, r.bytes_calls_per_s.p50, r.ratio
+        )?;
+        let st = &self.snapshot_stall_ms;
+        writeln!(
+            out,
+            "| snapshot of {} of tables under load | longest wait {:.2} ms (baseline {:.2} ms) · written in {:.0} ms |",
+            st.label, st.tables, st.baseline_ms, st.snapshot_ms
+        )?;
         let s = &self.rss;
         writeln!(
             out,

@@ -1,0 +1,274 @@
+//! `molt handoff` and `molt absorb` between real `molt run` processes (docs/DESIGN.md,
+//! "Handoff"): the state moves once, the departing supervisor's restart starts empty, a
+//! retried merge of one id is not applied twice; a merge that panics, a receiver without a
+//! merge hook, an unreachable receiver and an impossible grace period each leave both states
+//! as they were, the departing supervisor serving; an orphan snapshot is absorbed once.
+
+use super::*;
+
+/// A supervisor on its own volume serving `plugin_name` (version `version`), with `extra`
+/// arguments.
+fn serving(name: &str, plugin_name: &str, version: &str, extra: &[&str]) -> (Env, MoltProcess) {
+    let env = Env::new(name);
+    env.push(&plugin(plugin_name));
+    let molt = env.start(extra.iter().copied());
+    molt.wait_for_version(version);
+    (env, molt)
+}
+
+/// A supervisor of the kv app (kv v1) on its own volume, with `extra` arguments.
+fn serving_kv(name: &str, extra: &[&str]) -> (Env, MoltProcess) {
+    let env = Env::new(name);
+    env.push(&plugin("kv_v1"));
+    let opts = RunOptions::new(&env.volume, "kv", &env.dir.mkdir("work")).args(
+        [
+            "--state-dir",
+            &path(&env.state),
+            "--run-dir",
+            &path(&env.dir.mkdir("run")),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied()),
+    );
+    let molt = MoltProcess::start(&opts);
+    molt.wait_for_version("1.0.0");
+    (env, molt)
+}
+
+fn post(http: &reqwest::blocking::Client, molt: &MoltProcess, target: &str, n: u64) {
+    for _ in 0..n {
+        let a = answer(http.post(molt.url(target)).send().expect("POST"));
+        assert_eq!(a.status, 200, "POST {target}: {a:?}\n{}", molt.log());
+    }
+}
+
+fn get(http: &reqwest::blocking::Client, molt: &MoltProcess, target: &str) -> Answer {
+    answer(http.get(molt.url(target)).send().expect("GET"))
+}
+
+fn ready(molt: &MoltProcess) -> u16 {
+    http()
+        .get(molt.control_url("/readyz"))
+        .send()
+        .expect("GET /readyz")
+        .status()
+        .as_u16()
+}
+
+fn handoff(from: &MoltProcess, to: &MoltProcess, extra: &[&str]) -> Output {
+    let (from, to) = (from.control_base(), to.control_base());
+    let mut args = vec!["handoff", "--from", &from, "--to", &to, "--unready-wait", "100ms"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn a_handoff_moves_the_state_once_and_the_departing_restart_starts_empty() {
+    let http = http();
+    let (_a_env, a) = serving("handoff-a", "counter_v2", "2.0.0", &[]);
+    let (b_env, b) = serving("handoff-b", "counter_v2", "2.0.0", &[]);
+    post(&http, &a, "/incr/x", 5);
+    post(&http, &b, "/incr/x", 3);
+    post(&http, &b, "/incr/y", 2);
+
+    let out = handoff(&b, &a, &["--grace", "30s"]);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stdout}{stderr}\n{}\n{}", a.log(), b.log());
+    for step in [
+        "check", "unready", "drain", "export", "transfer", "merge", "commit",
+    ] {
+        assert!(
+            stdout.contains(&format!("  {step} ")),
+            "step {step} timed:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("of the 30.00 s grace period"), "{stdout}");
+
+    // The receiver holds the merge of both; the departing one is unready and serves nothing.
+    assert_eq!(get(&http, &a, "/count/x").body, "8");
+    assert_eq!(get(&http, &a, "/count/y").body, "2");
+    assert_eq!(ready(&a), 200);
+    assert_eq!(ready(&b), 503);
+    let sealed = get(&http, &b, "/count/x");
+    assert_eq!(sealed.status, 503, "{sealed:?}");
+    assert!(sealed.body.contains("handed to"), "{sealed:?}");
+
+    // A retried merge of the same id is recognised, not applied twice.
+    let id = stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("the report names the id")
+        .trim_end_matches(':')
+        .to_owned();
+    let again = a
+        .control(None)
+        .absorb(
+            &id,
+            "test",
+            APP,
+            2,
+            {
+                let mut state = 1u32.to_le_bytes().to_vec();
+                state.extend_from_slice(&1u32.to_le_bytes());
+                state.extend_from_slice(b"x");
+                state.extend_from_slice(&100u64.to_le_bytes());
+                state
+            },
+            Duration::from_secs(10),
+        )
+        .expect("a retried absorb answers");
+    assert!(again.already, "{again:?}");
+    assert_eq!(get(&http, &a, "/count/x").body, "8", "nothing applied twice");
+
+    // The departing supervisor's restart does not serve the handed-off state again.
+    assert!(b.terminate().success());
+    let b2 = b_env.start(Vec::<String>::new());
+    b2.wait_for_version("2.0.0");
+    assert_eq!(get(&http, &b2, "/count").body, "0", "{}", b2.log());
+    assert_eq!(ready(&b2), 200);
+    assert!(b2.log().contains("handed to a peer"), "{}", b2.log());
+
+    // The receiver's restart keeps the merged state and the id it absorbed.
+    let logs = a.log();
+    assert!(logs.contains("absorbed a peer's state"), "{logs}");
+}
+
+#[test]
+fn a_merge_that_panics_leaves_both_states_and_the_departing_supervisor_serves_again() {
+    let http = http();
+    let (_a_env, a) = serving("handoff-panic-a", "fixture_panic_merge", "1.0.0-panic-merge", &[]);
+    let (_b_env, b) = serving("handoff-panic-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &a, "/incr", 4);
+    post(&http, &b, "/incr", 6);
+
+    let out = handoff(&b, &a, &[]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("merge failed"), "{stderr}");
+    assert!(stderr.contains("panics on purpose"), "{stderr}");
+    assert!(
+        stderr.contains("the departing supervisor is ready and serving again"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("FAILED at merge"), "{stdout}");
+    assert_eq!(
+        get(&http, &a, "/count").body,
+        "4",
+        "the receiver's state is unchanged"
+    );
+    assert_eq!(ready(&b), 200);
+    assert_eq!(
+        incr(&http, &b, 1, "1.0.0"),
+        7,
+        "the departing supervisor counts on"
+    );
+}
+
+#[test]
+fn an_app_without_a_merge_hook_is_refused_before_anything_stops() {
+    let http = http();
+    let (_a_env, a) = serving("handoff-nomerge-a", "fixture_no_merge", "1.0.0-no-merge", &[]);
+    let (_b_env, b) = serving("handoff-nomerge-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &a, "/incr", 2);
+    post(&http, &b, "/incr", 3);
+
+    let out = handoff(&b, &a, &[]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("check failed"), "{stderr}");
+    assert!(
+        stderr.contains("counter 1.0.0-no-merge has no merge hook"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was stopped"), "{stderr}");
+    assert_eq!(get(&http, &a, "/count").body, "2");
+    assert_eq!(ready(&b), 200);
+    assert_eq!(incr(&http, &b, 1, "1.0.0"), 4);
+    assert!(
+        !b.log().contains("readiness false"),
+        "b was never touched:\n{}",
+        b.log()
+    );
+}
+
+#[test]
+fn an_unreachable_receiver_or_an_impossible_grace_period_stops_nothing() {
+    let http = http();
+    let (_a_env, a) = serving_kv("handoff-grace-a", &[]);
+    let (_b_env, b) = serving_kv("handoff-grace-b", &["--snapshot-interval", "300ms"]);
+    let filled = http
+        .post(b.url("/preload?keys=10&size=1000000"))
+        .send()
+        .expect("preload");
+    assert_eq!(filled.status().as_u16(), 200);
+    // The grace check estimates from the last snapshot's size: wait for one of 10 MB.
+    let until = std::time::Instant::now() + SHOW_TIMEOUT;
+    while !matches!(b.status().last_snapshot, Some(ref s) if s.bytes >= 10_000_000) {
+        assert!(
+            std::time::Instant::now() < until,
+            "no snapshot of the preload:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = handoff(&b, &a, &["--grace", "5s", "--assume-mb-per-s", "1"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("check failed") && stderr.contains("cannot fit the grace period of 5s"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(last snapshot) at 1 MB/s"),
+        "the arithmetic is shown: {stderr}"
+    );
+
+    let closed = "http://127.0.0.1:9".to_owned();
+    let out = run(&["handoff", "--from", &b.control_base(), "--to", &closed]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("check failed: the receiver") && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+
+    assert_eq!(ready(&b), 200);
+    assert_eq!(get(&http, &b, "/kv/k3").status, 200, "b serves its state");
+    assert!(
+        !b.log().contains("readiness false"),
+        "b was never touched:\n{}",
+        b.log()
+    );
+}
+
+#[test]
+fn an_orphan_snapshot_is_absorbed_once() {
+    let http = http();
+    let (_a_env, a) = serving("absorb-a", "counter_v1", "1.0.0", &[]);
+    let (gone_env, gone) = serving("absorb-gone", "counter_v1", "1.0.0", &[]);
+    post(&http, &a, "/incr", 2);
+    post(&http, &gone, "/incr", 4);
+    assert!(gone.terminate().success(), "SIGTERM writes the last snapshot");
+    let orphan = path(&gone_env.state);
+
+    let out = run(&["absorb", &orphan, "--to", &a.control_base()]);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stdout}{stderr}\n{}", a.log());
+    assert!(
+        stdout.contains("absorbed") && stdout.contains("marked in"),
+        "{stdout}"
+    );
+    assert_eq!(get(&http, &a, "/count").body, "6");
+
+    let out = run(&["absorb", &orphan, "--to", &a.control_base()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("was already handed to"), "{stderr}");
+    assert_eq!(get(&http, &a, "/count").body, "6", "absorbed once");
+
+    // A pod started again on the orphan directory does not serve the absorbed state.
+    let back = gone_env.start(Vec::<String>::new());
+    back.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &back, "/count").body, "0", "{}", back.log());
+}
