@@ -192,7 +192,6 @@ pub(super) fn volume_step(e: &VolumeError) -> &'static str {
         VolumeError::Immutable { .. } => "immutable",
         VolumeError::Signature(_) => "signature",
         VolumeError::BadPointer { .. } => "current",
-        VolumeError::Untrusted { .. } => "untrusted",
         VolumeError::Locked { .. } => "lock",
         _ => "volume",
     }
