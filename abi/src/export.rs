@@ -8,8 +8,8 @@ use crate::request::{encode_headers, Request, Response};
 use std::any::Any;
 use std::ffi::c_void;
 
-/// Exports an [`App`] as a molt plugin: generates the entry symbol `molt_app_descriptor` and
-/// a static [`Descriptor`] whose version is the plugin crate's Cargo version.
+/// Exports an [`App`] as a molt plugin: generates the entry symbol and a static
+/// [`Descriptor`] whose version is the plugin crate's Cargo version.
 ///
 /// ```ignore
 /// molt_abi::export_app!(Counter);
@@ -18,20 +18,18 @@ use std::ffi::c_void;
 /// What it checks at compile time: see [`crate::check_app`] (SCHEMA in IMPORTS and EXPORTS,
 /// no duplicates).
 ///
-/// The entry symbol gets its fixed, unmangled name only when the crate that invokes the macro
-/// is *not* compiled as a test. A crate's own unit tests can therefore link an earlier version
-/// of the app (a dev-dependency, built normally, whose entry symbol is unmangled) without two
-/// `molt_app_descriptor` symbols meeting in one test binary. The `cdylib` and the `rlib` other
-/// crates link are never built with `cfg(test)`, so they export the symbol as usual. (Two
-/// *dependencies* that both export it still clash: a test binary links at most one other
-/// version besides the crate under test; see docs/authoring.md.)
+/// The entry symbol is named for the crate, `molt_app_descriptor_<crate name>`
+/// ([`crate::ENTRY_PREFIX`]), not with one fixed name: every version of an app is its own
+/// crate, so the rlibs of v1, v2 and v3 can all be linked into one test binary (v3's tests
+/// running `testing::migrate` from v1 through v2) without two definitions of one symbol. The
+/// supervisor finds the one such symbol a library exports.
 #[macro_export]
 macro_rules! export_app {
     ($app:ty) => {
         const _: () = $crate::check_app::<$app>();
 
         /// The molt entry symbol: returns this plugin's descriptor.
-        #[cfg_attr(not(test), no_mangle)]
+        #[export_name = concat!("molt_app_descriptor_", env!("CARGO_CRATE_NAME"))]
         pub extern "C" fn molt_app_descriptor() -> *const $crate::Descriptor {
             static DESCRIPTOR: $crate::Descriptor = $crate::descriptor::<$app>(env!("CARGO_PKG_VERSION"));
             &DESCRIPTOR

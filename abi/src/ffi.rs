@@ -26,8 +26,15 @@ pub const ABI_VERSIONS: &[u32] = &[1, 2];
 /// field past this only when the descriptor's `size` covers it.
 pub const DESCRIPTOR_V1_SIZE: usize = std::mem::offset_of!(Descriptor, table_schema);
 
-/// The one symbol a plugin exports (NUL-terminated, as `dlsym` wants it).
+/// The entry symbol a plugin exports (NUL-terminated, as `dlsym` wants it): this name, or
+/// a name starting with [`ENTRY_PREFIX`]. A plugin exports exactly one of them.
 pub const ENTRY_SYMBOL: &[u8] = b"molt_app_descriptor\0";
+
+/// The prefix of the entry symbol's per-crate name, `molt_app_descriptor_<crate>`, which
+/// [`crate::export_app!`] exports: unlike one fixed name, several versions of an app (each its
+/// own crate) can be linked into one binary, such as a test of the migrations between them.
+/// A host looks for the fixed [`ENTRY_SYMBOL`] first, then for one name with this prefix.
+pub const ENTRY_PREFIX: &str = "molt_app_descriptor_";
 
 /// The call succeeded; the out-parameter holds the result.
 pub const STATUS_OK: u32 = 0;

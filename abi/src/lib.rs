@@ -1,8 +1,8 @@
 //! # molt-abi: the contract between the molt supervisor and the apps it hot-swaps
 //!
 //! An app is a Rust `cdylib` that implements [`App`] and calls [`export_app!`]. The supervisor
-//! `dlopen`s it, reads its [`Descriptor`] through the one exported symbol
-//! (`molt_app_descriptor`), and from then on calls it only through the descriptor's function
+//! `dlopen`s it, reads its [`Descriptor`] through the one exported entry symbol
+//! (`molt_app_descriptor_<crate>`), and from then on calls it only through the descriptor's function
 //! pointers. When a new version arrives, the supervisor pauses traffic, asks the old version to
 //! [`App::export_state`], hands the bytes to the new version's [`App::import_state`], and
 //! switches: the same idea as Erlang/OTP's `code_change/3`, with bytes in between because two
@@ -58,9 +58,11 @@
 //! - **The schema lists are checked when you compile.** [`export_app!`] refuses an
 //!   [`App::IMPORTS`] or [`App::EXPORTS`] without [`App::SCHEMA`], and duplicates
 //!   ([`check_app`]).
-//! - **Two versions test together.** A crate's unit tests may depend on the previous version
-//!   (an rlib) and call [`testing::migrate`]: the entry symbol is unmangled only outside
-//!   `cfg(test)`, so the two do not clash. Build apps as `crate-type = ["cdylib", "rlib"]`.
+//! - **Versions test together.** A crate's tests may depend on earlier versions (rlibs) and
+//!   call [`testing::migrate`] between them: each crate's entry symbol has its own name
+//!   (`molt_app_descriptor_<crate>`), so any number of versions link into one test binary.
+//!   Build apps as `crate-type = ["cdylib", "rlib"]`, and earlier versions go in
+//!   `[dev-dependencies]` (a library with two entry symbols is refused).
 //! - **Nothing may outlive `destroy`.** No background threads, no thread-locals with
 //!   destructors, no global state the next version would expect to find: an old version's
 //!   library is unloaded once no call can reach it. Everything the next version needs goes

@@ -34,12 +34,15 @@
 //! | `fixture_lossy_rollback` | `2.0.0-lossy-rollback`: imports 1, exports 2 and 1, but its schema 1 forgets the count |
 //! | `fixture_leak_thread` | `1.4.0-leak-thread`: counter v1 whose create and import start a thread that never ends |
 //! | `fixture_bad_lists` | `2.0.0-bad-lists`: schema 2 with `IMPORTS = [1]`, `EXPORTS = [1]` (descriptor made by hand) |
+//! | `fixture_two_apps` | `2.0.0-two-apps`: depends on counter v1 as a normal dependency, so it exports two entry symbols |
+//! | `fixture_leak_tls` | `1.5.0-leak-tls`: counter v1 whose `handle` uses a `thread_local!` with a destructor |
 //! | `fixture_no_downgrade` | `3.0.0-no-downgrade`: takes over from v1, cannot export back |
 //! | `fixture_ctor` | `2.0.0-ctor`: a constructor that exits, aborts or hangs (`MOLT_FIXTURE_CTOR`) |
 //! | `fixture_bogus_entry` | `2.0.0-bogus-entry`: no molt app; `molt_app_descriptor` is an `int` |
 //! | `fixture_block_handle` | `1.1.0-block-handle`: counter v1 whose `POST /block` waits for `POST /release`, `GET /sleep` sleeps 1 s |
 //! | `fixture_no_merge` | `1.0.0-no-merge`: counter v1 without a merge hook |
 //! | `fixture_panic_merge` | `1.0.0-panic-merge`: counter v1 whose merge hook panics half way |
+//! | `fixture_slow_merge` | `1.0.0-slow-merge`: counter v1 whose merge hook takes 3 s |
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,6 +7,9 @@
 //! - `rolling`: `molt push --to … --to … --to …` over the control APIs: one pod at a time; a
 //!   release that fails probation stops the push at the first pod, which rolls itself back
 //!   while the others are never touched;
+//! - `handoff`: two containers on one volume, each with its own state and traffic; `molt
+//!   handoff` from the second to the first under load: the first holds the merge with no
+//!   failed request and no acknowledged write lost; the second's restart starts empty;
 //! - `snapshot`: `docker stop` (SIGTERM) writes a snapshot into the host state directory, and a
 //!   new container on that directory comes back with the same count.
 //!
@@ -21,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+#[path = "containers/handoff.rs"]
+mod handoff;
 #[path = "containers/rolling.rs"]
 mod rolling;
 #[path = "containers/snapshot.rs"]

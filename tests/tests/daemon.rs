@@ -13,7 +13,9 @@
 //! - `demo`: `molt demo` with the built plugins;
 //! - `handoff`: `molt handoff` moves a state once (and refuses, leaving both states, on a
 //!   panicking merge, a missing merge hook, an unreachable receiver, an impossible grace
-//!   period); `molt absorb` merges an orphan snapshot once;
+//!   period); a lost merge answer is settled by the receiver's record; a receiver killed
+//!   mid-merge leaves its state and `--resolve` serves the departing one again;
+//!   `--handoff-on-stop`; `molt absorb` merges an orphan snapshot once;
 //! - `signing`: `molt keygen`, signed pushes, `--trusted-key`: every signature refusal (volume
 //!   and upload paths) before the library is opened, and a key rotation;
 //! - `authoring`: the `tick` hook across swaps, a panicking tick contained and reported;

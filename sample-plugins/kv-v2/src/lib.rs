@@ -237,8 +237,8 @@ impl App for Kv {
     }
 }
 
-// This crate's unit tests link kv v1 too (a dev-dependency, for the migration test); the macro
-// gives the entry symbol its fixed name only outside `cfg(test)`, so the two do not clash.
+// This crate's unit tests link kv v1 too (a dev-dependency, for the migration test); each
+// crate's entry symbol has its own name (`molt_app_descriptor_<crate>`), so the two do not clash.
 molt_abi::export_app!(Kv);
 
 #[cfg(test)]

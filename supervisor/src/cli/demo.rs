@@ -1,6 +1,10 @@
 //! `molt demo`: the embedded default. A temporary volume, a real `molt run` child process,
 //! counter v1 pushed and serving, then v2 pushed while clients keep incrementing; the count,
 //! the PID and the measured pause tell the story; then a rollback through the control API.
+//! `molt demo --scale-down` tells the other story: two pods, one handed to the other
+//! (`scale_down`).
+
+mod scale_down;
 
 use crate::cli::push::to_volume;
 use crate::control::{ControlClient, Status};
@@ -24,6 +28,10 @@ pub struct DemoArgs {
     /// Client threads sending `POST /incr`.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Show a scale-down instead: two supervisors under traffic, the second's state handed to
+    /// the first (`molt handoff`), nothing lost.
+    #[arg(long)]
+    scale_down: bool,
 }
 
 /// Runs the demo.
@@ -32,6 +40,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => sample_plugins()?,
     };
+    if args.scale_down {
+        return scale_down::run(&plugins, args.clients);
+    }
     let (v1, v2) = (plugins.join("libcounter_v1.so"), plugins.join("libcounter_v2.so"));
     for lib in [&v1, &v2] {
         ensure!(
@@ -184,7 +195,14 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(volume: &Path, scratch: &Path) -> anyhow::Result<Supervisor> {
+        Self::start_with(volume, scratch, &[])
+    }
+
+    /// [`Supervisor::start`] with more `molt run` arguments.
+    fn start_with(volume: &Path, scratch: &Path, extra: &[&std::ffi::OsStr]) -> anyhow::Result<Supervisor> {
         let addr_file = scratch.join("addrs.json");
+        // A supervisor started again in the same directory must not be taken for the last one.
+        let _ = std::fs::remove_file(&addr_file);
         let log = std::fs::File::create(scratch.join("molt.log"))?;
         let child = Command::new(std::env::current_exe()?)
             .args([
@@ -200,6 +218,7 @@ impl Supervisor {
             .arg(volume)
             .arg("--addr-file")
             .arg(&addr_file)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

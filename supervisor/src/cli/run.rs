@@ -63,6 +63,19 @@ pub struct RunArgs {
     /// Write the bound addresses and pid here as JSON once serving (useful with port 0).
     #[arg(long)]
     addr_file: Option<PathBuf>,
+    /// On SIGTERM, first hand the state to a live peer other than this supervisor, found
+    /// behind `dns+http://NAME:PORT` (a headless Service) or at `http://HOST:PORT`; the token
+    /// file is used for both. If no peer takes it, the state goes to the final snapshot as
+    /// usual (`molt absorb` can merge it later).
+    #[arg(long, value_name = "TARGET")]
+    handoff_on_stop: Option<String>,
+    /// The termination grace period a handoff on stop must fit in (the pod's
+    /// terminationGracePeriodSeconds, less what preStop hooks take).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    handoff_grace: Duration,
+    /// How long a handoff on stop stays unready, still serving, before it seals.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    handoff_unready_wait: Duration,
 }
 
 /// Runs the supervisor until SIGTERM or SIGINT.
@@ -88,6 +101,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         run_dir: args.run_dir,
         inspect_timeout: args.inspect_timeout,
         trusted_keys,
+        handoff_on_stop: args.handoff_on_stop,
+        handoff: crate::handoff::HandoffOptions {
+            grace: Some(args.handoff_grace),
+            unready_wait: args.handoff_unready_wait,
+            drain_timeout: args.drain_timeout,
+            step_timeout: args.handoff_grace,
+            ..Default::default()
+        },
         ..RunConfig::new(args.volume, args.app)
     };
     // At least two workers: the front lets all but one call the app inline, so one is always

@@ -60,11 +60,15 @@ pub(super) async fn upload(
         let dir = tempfile::Builder::new()
             .prefix(crate::volume::UPLOAD_PREFIX)
             .tempdir_in(&staging)?;
+        // Held until the directory is removed: a supervisor starting meanwhile sees it in use
+        // (see crate::volume::remove_if_abandoned).
+        let in_use = std::fs::File::open(dir.path())?;
+        crate::volume::hold(&in_use)?;
         let path = dir.path().join(file);
-        Ok::<_, std::io::Error>((dir, path))
+        Ok::<_, std::io::Error>((dir, path, in_use))
     })
     .await;
-    let (dir, path) = match made {
+    let (dir, path, in_use) = match made {
         Ok(Ok(made)) => made,
         Ok(Err(e)) => {
             return refusal(
@@ -97,7 +101,11 @@ pub(super) async fn upload(
         }
     };
     // Removing up to a gigabyte is file I/O too: off the runtime.
-    let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        drop(dir);
+        drop(in_use);
+    })
+    .await;
     answer
 }
 

@@ -47,6 +47,11 @@ pub struct RunConfig {
     pub inspect_timeout: Duration,
     /// The keys releases must be signed by (empty: signatures not required).
     pub trusted_keys: crate::signing::TrustedKeys,
+    /// On SIGTERM, hand the state to a live peer behind this target first
+    /// (`dns+http://NAME:PORT` or `http://HOST:PORT`; docs/DESIGN.md, "Handoff").
+    pub handoff_on_stop: Option<String>,
+    /// How a handoff on stop runs (its grace period is the pod's).
+    pub handoff: crate::handoff::HandoffOptions,
 }
 
 impl RunConfig {
@@ -71,6 +76,8 @@ impl RunConfig {
             run_dir: None,
             inspect_timeout: crate::inspect::DEFAULT_DEADLINE,
             trusted_keys: crate::signing::TrustedKeys::default(),
+            handoff_on_stop: None,
+            handoff: crate::handoff::HandoffOptions::default(),
         }
     }
 }

@@ -22,6 +22,9 @@ impl Supervisor {
             return self.handoff_record();
         };
         let plugin = engine.active();
+        // Taken before the export: every request answered before this instant is in the state.
+        let exported_at = std::time::SystemTime::now();
+        tracing::trace!(target: "molt::phase", step = "export", "snapshot");
         let written = engine
             .export_state()
             .map_err(|e| e.to_string())
@@ -35,6 +38,7 @@ impl Supervisor {
                     exported.state.schema,
                     exported.state.bytes,
                 );
+                snap.written_at = exported_at;
                 snap.ledger = ledger;
                 // The tables are written from the live store, shard by shard, while traffic
                 // flows (see crate::tables::snapshot).
@@ -65,6 +69,7 @@ impl Supervisor {
                     write_us = record.write_us,
                     "snapshot written"
                 );
+                tracing::trace!(target: "molt::phase", step = "written", "snapshot");
                 let path = PathBuf::from(&record.path);
                 self.record.lock().last_snapshot = Some(record);
                 Ok(Some(path))

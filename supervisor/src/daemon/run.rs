@@ -155,6 +155,13 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     if !signalled {
         shutdown.await;
     }
+    if let Some(target) = config.handoff_on_stop.clone() {
+        // Before anything stops: the handoff needs the traffic front (to drain it) and the
+        // control API (the coordinator talks to it like any other).
+        let sup = Arc::clone(&sup);
+        let (control, opts) = (addrs.control, config.handoff.clone());
+        let _ = tokio::task::spawn_blocking(move || sup.hand_off_on_stop(control, &target, &opts)).await;
+    }
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = front_task.await;

@@ -24,6 +24,8 @@ pub struct Supervisor {
     pub(super) instance: String,
     pub(super) snapshots: SnapshotStore,
     pub(super) run_dir: tempfile::TempDir,
+    /// Held while the process lives: marks `run_dir` in use (see `leftovers`).
+    _run_dir_lock: std::fs::File,
     /// Opens libraries that are only stored or checked, in a child process.
     pub(super) inspector: crate::inspect::Inspector,
     pub(super) engine: OnceLock<Engine>,
@@ -94,18 +96,9 @@ impl Supervisor {
         let run_parent = config.run_dir.clone().unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&run_parent)
             .map_err(|source| super::error::io(format!("creating {}", run_parent.display()), source))?;
-        let run_dir = tempfile::Builder::new()
-            .prefix(&format!("molt-run-{}-", std::process::id()))
-            .tempdir_in(&run_parent)
-            .map_err(|source| super::error::io("creating the private run directory", source))?;
-        // A push cut off an hour ago or more left a `.tmp-*` directory nothing will finish.
-        match volume.clean_stale_temp(&config.app, std::time::Duration::from_secs(3600)) {
-            Ok(removed) if !removed.is_empty() => {
-                tracing::info!(?removed, "removed leftovers of interrupted pushes")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not clean leftovers of interrupted pushes"),
-        }
+        let (run_dir, _run_dir_lock) = super::leftovers::claim_run_dir(&run_parent)?;
+        let snapshots = SnapshotStore::new(&state_dir);
+        super::leftovers::clean(&volume, &config.app, &snapshots, &run_parent);
         // What this instance ran before a restart, and where its rollbacks went.
         let earlier = volume.report(&config.app, &instance);
         let record = Record {
@@ -118,7 +111,8 @@ impl Supervisor {
             .with_deadline(config.inspect_timeout);
         let sup = Supervisor {
             inspector,
-            snapshots: SnapshotStore::new(&state_dir),
+            snapshots,
+            _run_dir_lock,
             volume,
             instance,
             run_dir,

@@ -16,6 +16,7 @@ impl Supervisor {
         // Names from the query are untrusted: escaped and cut in every message.
         let version = crate::untrusted::excerpt(info.version.as_bytes(), 64);
         let release = format!("{} {version}", crate::untrusted::excerpt(info.app.as_bytes(), 64));
+        tracing::trace!(target: "molt::phase", step = "upload", %release, "push");
         let refuse = |refused: Refused| {
             // An upload does not change what is desired: it blocks no later activation and
             // marks nothing bad.

@@ -71,6 +71,9 @@ impl Timeline {
     /// Records that a step boundary is passed now.
     pub(crate) fn mark(&self, mark: Mark) {
         self.mark_at(mark, Instant::now());
+        // For tools that follow a swap step by step (the fault-injection tests): off unless
+        // `MOLT_LOG` enables the `molt::phase` target at trace level.
+        tracing::trace!(target: "molt::phase", step = ?mark, "swap");
     }
 
     fn mark_at(&self, mark: Mark, at: Instant) {

@@ -9,24 +9,14 @@
 //! Without an old library, the new one's own snapshot round trip (export, import, export) is
 //! checked instead.
 
-use crate::loader::{is_mapped, Expect, Instance, Plugin, PluginInfo};
+use super::lifecycle::{lifecycle, unmapped_rule};
+use super::rules::{own_rules, pair_rules, rule, Rule};
+use crate::loader::{Expect, Instance, Plugin, PluginInfo};
 use crate::tables::TableStore;
-use molt_abi::{choose_schema, Request};
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use molt_abi::choose_schema;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// One rule and whether the library (pair) keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Rule {
-    /// What the rule says.
-    pub rule: String,
-    /// Kept?
-    pub ok: bool,
-    /// What was found.
-    pub detail: String,
-}
 
 /// One hook call of the dry run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -103,157 +93,6 @@ pub(super) fn run(ask: &Ask<'_>) -> Result<DryRun, String> {
     drop((old, new));
     dry_run.rules.extend(unmapped_rule(copy));
     Ok(dry_run)
-}
-
-fn rule(rule: &str, ok: bool, detail: impl Into<String>) -> Rule {
-    Rule {
-        rule: rule.to_owned(),
-        ok,
-        detail: detail.into(),
-    }
-}
-
-/// The rules one library keeps by itself (`export_app!` checks them at compile time; a
-/// library built against an older molt-abi may not).
-fn own_rules(info: &PluginInfo) -> Vec<Rule> {
-    let dupes = |list: &[u32]| list.len() != list.iter().collect::<BTreeSet<_>>().len();
-    vec![
-        rule(
-            "IMPORTS include SCHEMA (a restart restores snapshots through it)",
-            info.imports.contains(&info.state_schema),
-            format!("schema {}, imports {:?}", info.state_schema, info.imports),
-        ),
-        rule(
-            "EXPORTS include SCHEMA (else upgrades go through an older schema and lose what it lacks)",
-            info.exports.contains(&info.state_schema),
-            format!("schema {}, exports {:?}", info.state_schema, info.exports),
-        ),
-        rule(
-            "no schema listed twice",
-            !dupes(&info.imports) && !dupes(&info.exports),
-            format!("imports {:?}, exports {:?}", info.imports, info.exports),
-        ),
-    ]
-}
-
-/// The rules a pair keeps: same app, a schema each way.
-fn pair_rules(old: &PluginInfo, new: &PluginInfo) -> Vec<Rule> {
-    let up = choose_schema(old.state_schema, &old.exports, new.state_schema, &new.imports);
-    let down = choose_schema(new.state_schema, &new.exports, old.state_schema, &old.imports);
-    vec![
-        rule(
-            "same app",
-            old.name == new.name,
-            format!("{:?} → {:?}", old.name, new.name),
-        ),
-        rule(
-            "a schema for the upgrade",
-            up.is_some(),
-            match up {
-                Some(s) => format!("schema {s}"),
-                None => format!(
-                    "{} exports {:?}, {} imports {:?}: nothing shared",
-                    old.version, old.exports, new.version, new.imports
-                ),
-            },
-        ),
-        table_rule(
-            "a record conversion for the upgrade",
-            old.table_schema,
-            new.table_schema,
-            new.table_upgrades.contains(&old.table_schema),
-        ),
-        table_rule(
-            "a record conversion for the rollback",
-            new.table_schema,
-            old.table_schema,
-            new.table_downgrades.contains(&old.table_schema),
-        ),
-        rule(
-            "a schema for the rollback",
-            down.is_some(),
-            match down {
-                Some(s) => format!("schema {s}"),
-                None => format!(
-                    "{} exports {:?}, {} imports {:?}: nothing shared",
-                    new.version, new.exports, old.version, old.imports
-                ),
-            },
-        ),
-    ]
-}
-
-/// Tables: the records need converting only when the table schemas differ (0: no tables).
-fn table_rule(name: &str, from: u32, to: u32, hook: bool) -> Rule {
-    let (ok, detail) = match (from, to) {
-        (0, 0) => (true, "no tables".to_owned()),
-        (a, b) if a == b => (
-            true,
-            format!("table schema {a} both sides: records stay as they are"),
-        ),
-        (a, b) => (
-            hook,
-            format!(
-                "table schema {a} → {b}: {}",
-                if hook {
-                    "the new version converts"
-                } else {
-                    "no hook converts the records"
-                }
-            ),
-        ),
-    };
-    rule(name, ok, detail)
-}
-
-/// Creates an instance, serves one request, destroys it, and reports threads that outlive it.
-fn lifecycle(plugin: &Arc<Plugin>, tables: &Arc<TableStore>) -> Vec<Rule> {
-    let before = threads();
-    let outcome = plugin.create_in(tables).map(|instance| {
-        let _ = instance.handle(&Request::new("GET", "/", "", &[], b""));
-        drop(instance);
-    });
-    if let Err(e) = outcome {
-        return vec![rule("create works", false, e.to_string())];
-    }
-    // A thread that was told to stop in `Drop` gets a moment to end.
-    let deadline = Instant::now() + Duration::from_millis(200);
-    let mut left = threads_since(&before);
-    while !left.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        left = threads_since(&before);
-    }
-    vec![rule(
-        "no thread outlives destroy",
-        left.is_empty(),
-        if left.is_empty() {
-            "create, one request, destroy: no thread left".to_owned()
-        } else {
-            format!("threads still running after destroy: {}", left.join(", "))
-        },
-    )]
-}
-
-/// The ids of this process's threads.
-fn threads() -> BTreeSet<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Threads that are not in `before`, as `name (tid)`.
-fn threads_since(before: &BTreeSet<String>) -> Vec<String> {
-    threads()
-        .difference(before)
-        .map(|tid| {
-            let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap_or_default();
-            format!("{:?} (tid {tid})", name.trim())
-        })
-        .collect()
 }
 
 /// Reads a snapshot for `plugin`'s app.
@@ -449,19 +288,4 @@ fn round_trip(
             label
         }
     }
-}
-
-/// After everything is dropped: whether the new library's copy is really unmapped.
-fn unmapped_rule(copy: Option<PathBuf>) -> Option<Rule> {
-    let copy = copy?;
-    let mapped = is_mapped(&copy);
-    Some(rule(
-        "the library unloads after its last instance",
-        !mapped,
-        if mapped {
-            "still mapped after dlclose: a thread it started, or a thread-local with a destructor, keeps it loaded"
-        } else {
-            "unmapped after dlclose"
-        },
-    ))
 }

@@ -21,10 +21,13 @@
 
 mod child;
 mod dry_run;
+mod lifecycle;
+mod rules;
 mod wait;
 
 pub use child::{child_main, ChildArgs};
-pub use dry_run::{DryRun, Rule, Step};
+pub use dry_run::{DryRun, Step};
+pub use rules::Rule;
 
 use crate::loader::{ElfFacts, Expect, LoadError, PluginInfo};
 use std::path::{Path, PathBuf};

@@ -9,12 +9,14 @@
 //!   program headers describe, mapping past the end of a file succeeds, and the first touch of
 //!   such a page kills the process with `SIGBUS` (a library cut off half way through a copy is
 //!   exactly that file);
-//! - its dynamic symbol table defines the entry symbol `molt_app_descriptor` as a function (a
-//!   data object of that name, a plain `int`, would be called as code);
+//! - its dynamic symbol table defines exactly one entry symbol, `molt_app_descriptor` or a
+//!   per-crate `molt_app_descriptor_<crate>` (what `export_app!` exports), as a function (a
+//!   data object of that name, a plain `int`, would be called as code); two entry symbols mean
+//!   two apps linked into one library;
 //! - and it counts the constructors the library runs when it is opened (`.init_array`
 //!   entries), which `molt check` reports.
 
-use molt_abi::ENTRY_SYMBOL;
+use molt_abi::{ENTRY_PREFIX, ENTRY_SYMBOL};
 use object::elf::{self, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
 use object::read::ReadCache;
@@ -31,6 +33,9 @@ pub struct ElfFacts {
     pub constructors: u64,
     /// The file's length in bytes.
     pub len: u64,
+    /// The entry symbol's name (`molt_app_descriptor` or `molt_app_descriptor_<crate>`).
+    #[serde(default)]
+    pub entry: String,
 }
 
 /// Why the pre-check refused a file. Nothing of the file was run.
@@ -76,6 +81,16 @@ pub enum ElfError {
          (is `molt_abi::export_app!` missing?)"
     )]
     NoEntry,
+    /// More than one entry symbol: two apps linked into one library (say, v2 depending on
+    /// v1 as a normal dependency instead of a dev-dependency).
+    #[error(
+        "it exports several entry symbols ({names}): two apps are linked into one library \
+         (does it depend on another version of the app outside [dev-dependencies]?)"
+    )]
+    SeveralEntries {
+        /// Their names.
+        names: String,
+    },
     /// The entry symbol is there but is not a function.
     #[error("its `molt_app_descriptor` symbol is {kind}, not a function: not a molt app")]
     EntryNotFunction {
@@ -126,6 +141,11 @@ pub fn precheck(file: &File) -> Result<ElfFacts, ElfError> {
     let len = file.metadata().map_err(|e| ElfError::Io(e.to_string()))?.len();
     let cache = ReadCache::new(file);
     check(&cache, len)
+}
+
+/// [`precheck`] of a library's bytes held in memory (the fuzz target's way in).
+pub fn precheck_bytes(bytes: &[u8]) -> Result<ElfFacts, ElfError> {
+    check(bytes, bytes.len() as u64)
 }
 
 fn check<'a, R: ReadRef<'a>>(data: R, len: u64) -> Result<ElfFacts, ElfError> {
@@ -183,12 +203,29 @@ fn check<'a, R: ReadRef<'a>>(data: R, len: u64) -> Result<ElfFacts, ElfError> {
     let symbols = sections
         .symbols(endian, data, elf::SHT_DYNSYM)
         .map_err(malformed)?;
-    let entry = symbols.iter().find(|sym| {
-        sym.st_shndx(endian) != elf::SHN_UNDEF
-            && sym.name(endian, symbols.strings()).ok()
-                == Some(ENTRY_SYMBOL.strip_suffix(b"\0").unwrap_or(ENTRY_SYMBOL))
-    });
-    match entry.map(|sym| sym.st_type()) {
+    let fixed = ENTRY_SYMBOL.strip_suffix(b"\0").unwrap_or(ENTRY_SYMBOL);
+    let entries: Vec<(&[u8], u8)> = symbols
+        .iter()
+        .filter(|sym| sym.st_shndx(endian) != elf::SHN_UNDEF)
+        .filter_map(|sym| {
+            let name = sym.name(endian, symbols.strings()).ok()?;
+            (name == fixed || name.starts_with(ENTRY_PREFIX.as_bytes())).then_some((name, sym.st_type()))
+        })
+        .collect();
+    if entries.len() > 1 {
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        return Err(ElfError::SeveralEntries {
+            names: names.join(", "),
+        });
+    }
+    let entry_name = entries
+        .first()
+        .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+        .unwrap_or_default();
+    match entries.first().map(|(_, kind)| *kind) {
         None => return Err(ElfError::NoEntry),
         Some(elf::STT_FUNC) => {}
         Some(other) => {
@@ -211,6 +248,7 @@ fn check<'a, R: ReadRef<'a>>(data: R, len: u64) -> Result<ElfFacts, ElfError> {
         machine: machine_name(machine, wide),
         constructors,
         len,
+        entry: entry_name,
     })
 }
 

@@ -31,7 +31,7 @@ mod kind;
 mod leaks;
 mod record;
 
-pub use elf::{ElfError, ElfFacts};
+pub use elf::{precheck_bytes, ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
 pub use leaks::{is_mapped, left_mapped, LeftMapped};
@@ -278,11 +278,18 @@ impl Plugin {
         let sha256 = copy.sha256().to_owned();
         let copy_path = copy.path().to_owned();
         drop(copy);
-        // SAFETY: `EntryFn` is the type `export_app!` gives `molt_app_descriptor`, which the
+        // The one entry symbol the pre-check found: the fixed name or the per-crate one.
+        let mut entry_name = facts.entry.clone().into_bytes();
+        if entry_name.is_empty() {
+            entry_name = ENTRY_SYMBOL.to_vec();
+        } else {
+            entry_name.push(0);
+        }
+        // SAFETY: `EntryFn` is the type `export_app!` gives the entry symbol, which the
         // pre-check found to be a function. The symbol is dereferenced to a plain pointer used
         // only below, while `lib` is alive.
         let entry: EntryFn =
-            *unsafe { lib.get::<EntryFn>(ENTRY_SYMBOL) }.map_err(|source| LoadError::MissingSymbol {
+            *unsafe { lib.get::<EntryFn>(&entry_name) }.map_err(|source| LoadError::MissingSymbol {
                 library: library.to_owned(),
                 source,
             })?;

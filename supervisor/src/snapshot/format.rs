@@ -106,8 +106,36 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
     let opened =
         crate::untrusted::open(path, None, u64::MAX).map_err(crate::untrusted::UntrustedError::into_io)?;
     let (file, file_len) = (opened.file, opened.len);
-    let mut r = BufReader::with_capacity(1 << 16, file);
+    // Format 2's trailer sits at the end of the file: read through a second handle.
+    let tail = |len: u64| -> io::Result<Vec<u8>> {
+        let mut file = crate::untrusted::open(path, None, u64::MAX)
+            .map_err(crate::untrusted::UntrustedError::into_io)?
+            .file;
+        file.seek(SeekFrom::Start(file_len - len))?;
+        let mut tail = vec![0; len as usize];
+        file.read_exact(&mut tail)?;
+        Ok(tail)
+    };
+    decode_from(BufReader::with_capacity(1 << 16, file), file_len, tail)
+}
 
+/// Checks snapshot bytes held in memory (the same checks as a file gets).
+pub(super) fn decode_bytes(bytes: &[u8]) -> Result<Snapshot, Corruption> {
+    let tail = |len: u64| Ok(bytes[bytes.len() - len as usize..].to_vec());
+    decode_from(bytes, bytes.len() as u64, tail).map_err(|failure| match failure {
+        ReadFailure::Corrupt(c) => c,
+        // Reading a slice cannot fail; were it to, the bytes could not be judged whole.
+        ReadFailure::Io(e) => Corruption::Truncated(format!("unreadable: {e}")),
+    })
+}
+
+/// Reads a snapshot of `file_len` bytes from `r` and checks it; `tail(n)` reads the last `n`
+/// bytes (only called with `n` at most `file_len`).
+fn decode_from(
+    mut r: impl BufRead,
+    file_len: u64,
+    tail: impl FnOnce(u64) -> io::Result<Vec<u8>>,
+) -> Result<Snapshot, ReadFailure> {
     let magic = read_line(&mut r, MAX_MAGIC_LINE)?;
     if !magic.starts_with(MAGIC) {
         return Err(if MAGIC.starts_with(&magic) {
@@ -169,7 +197,7 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
         .into());
     }
     let tables_part = match with_tables {
-        true => Some(read_trailer(path, file_len, consumed)?),
+        true => Some(read_trailer(tail, file_len, consumed)?),
         false => None,
     };
     let after_payload = tables_part
@@ -220,18 +248,21 @@ pub(super) fn decode(path: &Path) -> Result<Snapshot, ReadFailure> {
 
 /// Reads format 2's trailer (the last [`tables_part::TRAILER_LEN`] bytes): the tables
 /// section's length and digest, checked to fit after the header.
-fn read_trailer(path: &Path, file_len: u64, consumed: u64) -> Result<(u64, String), ReadFailure> {
+fn read_trailer(
+    tail: impl FnOnce(u64) -> io::Result<Vec<u8>>,
+    file_len: u64,
+    consumed: u64,
+) -> Result<(u64, String), ReadFailure> {
     if file_len < consumed + tables_part::TRAILER_LEN {
         return Err(Corruption::Truncated("the file ends before its tables trailer".into()).into());
     }
-    let mut file = crate::untrusted::open(path, None, u64::MAX)
-        .map_err(crate::untrusted::UntrustedError::into_io)?
-        .file;
-    file.seek(SeekFrom::Start(file_len - tables_part::TRAILER_LEN))?;
-    let mut trailer = vec![0; tables_part::TRAILER_LEN as usize];
-    file.read_exact(&mut trailer)?;
+    let trailer = tail(tables_part::TRAILER_LEN)?;
     let (len, digest) = tables_part::parse_trailer(&trailer)?;
-    if consumed + len + tables_part::TRAILER_LEN > file_len {
+    if consumed
+        .saturating_add(len)
+        .saturating_add(tables_part::TRAILER_LEN)
+        > file_len
+    {
         return Err(Corruption::Tables(format!(
             "the trailer says {len} bytes of tables, the file is {file_len} bytes"
         ))

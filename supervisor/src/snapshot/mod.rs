@@ -57,7 +57,8 @@ pub struct Snapshot {
     pub schema: u32,
     /// The exported state.
     pub bytes: Vec<u8>,
-    /// When the state was exported (kept to the millisecond).
+    /// When the state was exported (kept to the millisecond). The supervisor takes it just
+    /// before the export starts: every request answered before it is in `bytes`.
     pub written_at: SystemTime,
     /// The app's tables (ABI version 2): written shard by shard from the live store, read
     /// back into a new one.
@@ -242,6 +243,19 @@ fn aside_note(moved_to: &Option<PathBuf>) -> String {
         Some(p) => format!("kept aside as {}", p.display()),
         None => "left in place".to_string(),
     }
+}
+
+/// Checks a snapshot held in memory: the same checks [`read_snapshot`] runs on a file.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, Corruption> {
+    format::decode_bytes(bytes)
+}
+
+/// A snapshot in the file format, in memory (what [`SnapshotStore::write`] writes).
+pub fn encode_snapshot(snap: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::with_capacity(snap.bytes.len() + 256);
+    // Writing into a Vec cannot fail, and the header of strings and integers always serializes.
+    format::encode(&mut out, snap).expect("encoding a snapshot into memory");
+    out
 }
 
 /// Reads and checks one snapshot file, without moving it whatever the outcome.

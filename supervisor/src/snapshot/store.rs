@@ -47,6 +47,18 @@ impl SnapshotStore {
         self.keep
     }
 
+    /// Removes unfinished snapshot files (`.snapshot-….tmp-*`) whose writer is gone
+    /// ([`crate::volume::remove_if_abandoned`]); returns what was removed.
+    pub fn clean_temp(&self) -> Vec<PathBuf> {
+        let names = crate::volume::list_dir_entries(&self.dir).unwrap_or_default();
+        names
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(".snapshot-") && name.contains(".tmp-"))
+            .filter(|(_, path)| matches!(crate::volume::remove_if_abandoned(path), Ok(true)))
+            .map(|(_, path)| path)
+            .collect()
+    }
+
     /// The snapshot files, newest first (corrupt ones set aside and temp files are not listed).
     pub fn list(&self) -> Result<Vec<PathBuf>, SnapshotError> {
         Ok(self.entries()?.into_iter().map(|(_, path)| path).collect())

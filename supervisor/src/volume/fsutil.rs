@@ -1,11 +1,21 @@
 //! Durable file replacement: write a temp file in the same directory, fsync it, rename it over
 //! the target, fsync the directory. A reader sees the old file or the new one, never a mix, and
 //! after a crash the rename is either there or not.
+//!
+//! Temporaries are marked in use with an exclusive `flock` held by their writer
+//! ([`hold`]) from just after creation until they are renamed or dropped. The kernel drops the
+//! lock when the writer dies, even by SIGKILL, so [`remove_if_abandoned`] can tell a write in
+//! progress from one a crash cut off, and the next start removes the leftovers at once.
 
 use std::fs::{File, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How old an unlocked temporary must be before it counts as abandoned: its writer takes the
+/// lock in the next system call after creating it, so a second covers the gap many times over.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(1);
 
 /// Atomically replaces `path` with `bytes` (mode `0644`): temp file in the same directory,
 /// fsync, rename, fsync the directory. The temp file is named `.<name>.tmp-XXXXXX`; a crash
@@ -34,6 +44,7 @@ where
         .prefix(&format!(".{}.tmp-", name.to_string_lossy()))
         .permissions(Permissions::from_mode(mode))
         .tempfile_in(dir)?;
+    hold(tmp.as_file())?;
     {
         let mut w = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
         write(&mut w)?;
@@ -42,6 +53,38 @@ where
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     fsync_dir(dir)
+}
+
+/// Marks the temporary open as `file` (a file or a directory) as in use until `file` is closed:
+/// an exclusive `flock`, which the kernel releases when the process dies.
+pub fn hold(file: &File) -> io::Result<()> {
+    file.lock()
+}
+
+/// Removes the temporary file or directory at `path` if its writer is gone: nobody holds its
+/// lock ([`hold`]) and it is at least [`ABANDONED_AFTER`] old. Returns whether it was removed.
+pub fn remove_if_abandoned(path: &Path) -> io::Result<bool> {
+    let meta = std::fs::symlink_metadata(path)?;
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default();
+    if age < ABANDONED_AFTER || meta.file_type().is_symlink() {
+        return Ok(false);
+    }
+    let handle = File::open(path)?;
+    match handle.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    if meta.is_dir() {
+        std::fs::remove_dir_all(path)?;
+    } else {
+        std::fs::remove_file(path)?;
+    }
+    Ok(true)
 }
 
 /// Fsyncs a directory, making renames and creations inside it durable.
@@ -104,6 +147,43 @@ mod tests {
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o600, 0o600);
+    }
+
+    #[test]
+    fn only_unlocked_temporaries_past_the_grace_are_abandoned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let backdate = |p: &Path| {
+            let old = SystemTime::now() - ABANDONED_AFTER * 2;
+            File::open(p).unwrap().set_modified(old).unwrap();
+        };
+        let (live, dead, young) = (
+            tmp.path().join("live"),
+            tmp.path().join("dead"),
+            tmp.path().join("young"),
+        );
+        std::fs::create_dir(&live).unwrap();
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("half"), b"cut off").unwrap();
+        std::fs::write(&young, b"just created").unwrap();
+        let writer = File::open(&live).unwrap();
+        hold(&writer).unwrap();
+        backdate(&live);
+        backdate(&dead);
+        assert!(
+            !remove_if_abandoned(&live).unwrap(),
+            "a held temporary was removed"
+        );
+        assert!(remove_if_abandoned(&dead).unwrap());
+        assert!(
+            !remove_if_abandoned(&young).unwrap(),
+            "a temporary younger than the grace was removed"
+        );
+        assert!(live.exists() && !dead.exists() && young.exists());
+        drop(writer);
+        assert!(
+            remove_if_abandoned(&live).unwrap(),
+            "the lock went with its writer"
+        );
     }
 
     #[test]

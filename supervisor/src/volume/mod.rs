@@ -15,7 +15,8 @@
 //! - **Releases are immutable.** [`Volume::push`] builds a release in a `.tmp-*` directory on
 //!   the same volume, fsyncs it and renames it into place; pushing different bytes under an
 //!   existing version is refused. A push cut off half way leaves only a `.tmp-*` directory,
-//!   which no listing shows and nothing loads ([`Volume::clean_stale_temp`] removes it).
+//!   which no listing shows and nothing loads ([`Volume::clean_stale_temp`] removes it once
+//!   its writer's lock is gone).
 //! - **Pointers move only to verified releases.** [`Volume::activate`] hashes the release's
 //!   library before it writes `previous` and then `current`, each by [`atomic_write`]. A
 //!   pointer that is not a regular file, is too long, or holds anything but one valid version
@@ -37,7 +38,10 @@ mod push;
 mod verdict;
 
 pub use error::VolumeError;
-pub use fsutil::{atomic_write, atomic_write_with, fsync_dir, list_dir as list_dir_entries, read_small};
+pub use fsutil::{
+    atomic_write, atomic_write_with, fsync_dir, hold, list_dir as list_dir_entries, read_small,
+    remove_if_abandoned, ABANDONED_AFTER,
+};
 pub use lock::{AppLock, LOCK_FILE};
 pub use order::compare_versions;
 pub use pointer::Activation;
@@ -234,8 +238,10 @@ impl Volume {
     }
 
     /// Removes `.tmp-*` directories left in `releases/` by pushes that were cut off, and
-    /// `.<name>.tmp-*` files left in the app directory by interrupted pointer writes, when they
-    /// are older than `older_than` (so a push in progress is left alone). Returns what was removed.
+    /// `.<name>.tmp-*` files left in the app directory by interrupted pointer writes: at once
+    /// when their writer is gone (its lock is free: [`remove_if_abandoned`]), and, for
+    /// filesystems without `flock`, when older than `older_than` (a write in progress holds
+    /// its lock and is left alone). Returns what was removed.
     pub fn clean_stale_temp(&self, app: &str, older_than: Duration) -> Result<Vec<PathBuf>, VolumeError> {
         check_name("app", app)?;
         let now = SystemTime::now();
@@ -258,6 +264,16 @@ impl Volume {
                 .and_then(|m| now.duration_since(m).ok())
                 .unwrap_or_default();
             if age < older_than {
+                match remove_if_abandoned(&path) {
+                    Ok(true) => {
+                        tracing::info!(path = %path.display(), "removed a temporary whose writer is gone");
+                        removed.push(path);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::debug!(path = %path.display(), error = %e, "cannot tell whether a temporary is abandoned")
+                    }
+                }
                 continue;
             }
             let result = if meta.is_dir() {

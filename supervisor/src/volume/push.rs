@@ -106,6 +106,9 @@ impl Volume {
                 .prefix(TEMP_PREFIX)
                 .tempdir_in(&releases)
                 .map_err(|e| io_err("create a temporary directory in", &releases, e))?;
+            // Held until the rename: a start after a crash sees the lock gone and removes it.
+            let in_use = File::open(tmp.path()).and_then(|f| super::fsutil::hold(&f).map(|()| f));
+            let _in_use = in_use.map_err(|e| io_err("lock", tmp.path(), e))?;
             let manifest = build(tmp.path(), library, &lib_name, info)?;
             match std::fs::rename(tmp.path(), &dest) {
                 Ok(()) => {

@@ -207,3 +207,27 @@ fn apps_that_keep_state_in_tables_are_dry_run_with_tables() {
         "{out}"
     );
 }
+
+#[test]
+fn a_library_with_two_apps_linked_in_is_refused_before_it_is_opened() {
+    let (code, out, err) = check(&[&lib("fixture_two_apps")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("it exports several entry symbols (molt_app_descriptor_fixture_two_apps, molt_app_descriptor_counter_v1)")
+            && err.contains("outside [dev-dependencies]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_thread_local_with_a_destructor_keeps_the_library_mapped() {
+    // No thread of its own, but `handle` registered a TLS destructor on the thread that
+    // served the request: glibc keeps the library until that thread exits.
+    let (code, out, err) = check(&[&lib("fixture_leak_tls")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("ok    no thread outlives destroy"), "{out}");
+    assert!(
+        out.contains("FAIL  the library unloads after its last instance: still mapped after dlclose"),
+        "{out}"
+    );
+}

@@ -25,3 +25,32 @@ fn the_demo_runs_with_the_built_plugins() {
     );
     assert!(stdout.contains("no restart"), "{stdout}");
 }
+
+#[test]
+fn the_scale_down_demo_hands_one_pod_to_the_other() {
+    let plugins = plugin_dir();
+    let out = molt_within(
+        &[
+            "demo",
+            "--scale-down",
+            "--plugins",
+            &path(&plugins),
+            "--clients",
+            "2",
+        ],
+        Duration::from_secs(60),
+    );
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        out.status.success(),
+        "molt demo --scale-down exited {}:\n{stdout}{stderr}",
+        out.status
+    );
+    for said in [
+        "of the 30 s grace period",
+        "none lost, none twice",
+        "GET /count → 0",
+    ] {
+        assert!(stdout.contains(said), "{said:?} missing:\n{stdout}");
+    }
+}

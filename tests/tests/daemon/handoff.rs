@@ -2,7 +2,10 @@
 //! "Handoff"): the state moves once, the departing supervisor's restart starts empty, a
 //! retried merge of one id is not applied twice; a merge that panics, a receiver without a
 //! merge hook, an unreachable receiver and an impossible grace period each leave both states
-//! as they were, the departing supervisor serving; an orphan snapshot is absorbed once.
+//! as they were, the departing supervisor serving; a lost merge answer is settled by the
+//! receiver's record, applied once; a receiver killed mid-merge comes back without the merge
+//! and fences the id, and the departing supervisor serves again; `--handoff-on-stop` hands the
+//! state over on SIGTERM; an orphan snapshot is absorbed once.
 
 use super::*;
 
@@ -271,4 +274,128 @@ fn an_orphan_snapshot_is_absorbed_once() {
     let back = gone_env.start(Vec::<String>::new());
     back.wait_for_version("1.0.0");
     assert_eq!(get(&http, &back, "/count").body, "0", "{}", back.log());
+}
+
+#[test]
+fn handoff_on_stop_hands_the_state_to_a_peer_on_sigterm() {
+    let http = http();
+    let (_a_env, a) = serving("on-stop-a", "counter_v1", "1.0.0", &[]);
+    let target = a.control_base();
+    let (b_env, b) = serving(
+        "on-stop-b",
+        "counter_v1",
+        "1.0.0",
+        &["--handoff-on-stop", &target, "--handoff-unready-wait", "100ms"],
+    );
+    post(&http, &a, "/incr", 2);
+    post(&http, &b, "/incr", 9);
+    let log = b.log_path().to_owned();
+    assert!(b.terminate().success());
+    let log = std::fs::read_to_string(log).expect("b's log");
+    assert!(log.contains("handoff on stop: the state is the peer's"), "{log}");
+    assert_eq!(get(&http, &a, "/count").body, "11", "{}", a.log());
+
+    let again = b_env.start(Vec::<String>::new());
+    again.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &again, "/count").body, "0", "{}", again.log());
+}
+
+/// The handoff id a failure names (`… handoff ID from …`).
+fn failed_id(stderr: &str) -> String {
+    let after = stderr
+        .split("handoff ")
+        .nth(1)
+        .expect("the failure names the handoff");
+    after.split_whitespace().next().expect("an id").to_owned()
+}
+
+#[test]
+fn a_lost_merge_answer_is_settled_by_the_receiver_and_applied_once() {
+    let http = http();
+    let (_a_env, a) = serving("lost-answer-a", "fixture_slow_merge", "1.0.0-slow-merge", &[]);
+    let (_b_env, b) = serving("lost-answer-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &a, "/incr", 4);
+    post(&http, &b, "/incr", 6);
+    // The merge takes 3 s, the call's deadline is 2 s: the answer is lost, the receiver's
+    // record (asked once its merge is done) says it happened.
+    let out = handoff(&b, &a, &["--timeout", "2s"]);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stdout}{stderr}\n{}", a.log());
+    assert!(
+        stdout.contains("the receiver confirms it absorbed the state"),
+        "{stdout}"
+    );
+    assert_eq!(get(&http, &a, "/count").body, "10", "merged once");
+    assert_eq!(ready(&b), 503, "the departing supervisor committed");
+}
+
+#[test]
+fn a_receiver_killed_midway_leaves_its_state_and_the_departing_one_serves_again() {
+    let http = http();
+    let (a_env, a) = serving(
+        "killed-a",
+        "fixture_slow_merge",
+        "1.0.0-slow-merge",
+        &["--snapshot-interval", "100ms"],
+    );
+    let (_b_env, b) = serving("killed-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &a, "/incr", 4);
+    post(&http, &b, "/incr", 6);
+    std::thread::sleep(Duration::from_millis(500)); // a snapshot of a's 4
+
+    let (from, to) = (b.control_base(), a.control_base());
+    let coordinator = std::process::Command::new(molt_tests::artifacts::molt_binary())
+        .args([
+            "handoff",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--unready-wait",
+            "0s",
+            "--timeout",
+            "2s",
+        ])
+        .env("MOLT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting molt handoff");
+    // Mid-merge (it takes 3 s): the receiver dies.
+    std::thread::sleep(Duration::from_millis(1200));
+    molt_tests::process::signal(a.pid(), "KILL");
+    let out = coordinator.wait_with_output().expect("molt handoff");
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("merge failed") && stderr.contains("--resolve"),
+        "{stderr}"
+    );
+    assert_eq!(ready(&b), 503, "b stays sealed while the outcome is unknown");
+    drop(a);
+
+    // The receiver comes back from its snapshot, without the merge; asked, it fences the id.
+    let a2 = a_env.start(Vec::<String>::new());
+    a2.wait_for_version("1.0.0-slow-merge");
+    assert_eq!(get(&http, &a2, "/count").body, "4");
+    let id = failed_id(&stderr);
+    let out = run(&[
+        "handoff",
+        "--resolve",
+        &id,
+        "--from",
+        &from,
+        "--to",
+        &a2.control_base(),
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("never absorbed it (now fenced)"), "{stdout}");
+    assert_eq!(ready(&b), 200, "b is ready again");
+    assert_eq!(incr(&http, &b, 1, "1.0.0"), 7, "b serves its state, untouched");
+    assert_eq!(
+        get(&http, &a2, "/count").body,
+        "4",
+        "the receiver's state is unchanged"
+    );
 }
