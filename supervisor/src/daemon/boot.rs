@@ -9,9 +9,12 @@
 //!
 //! A library whose constructor or `create`/`import` kills the process (an `exit`, an abort, a
 //! segfault) would kill every restart the same way. So before loading, the supervisor writes
-//! a boot marker naming the version into its state directory, and removes it once the load and
-//! import returned. A marker found at start names a release that killed the previous process:
-//! it is recorded as bad and skipped, and a container restart recovers by itself.
+//! a boot marker naming the version (and whether it is a start or a live swap) into its state
+//! directory, and removes it once the load and import returned. A marker left by a start names
+//! a release that killed the previous process while starting: it is recorded as bad and
+//! skipped, and a container restart recovers by itself. A marker left by a live swap is not
+//! proof (the process may have been killed from outside); the release is tried again at the
+//! next start, under a start marker.
 
 use super::reconcile::{Change, UNREADABLE_CURRENT};
 use super::refused::Refused;
@@ -38,9 +41,10 @@ impl Drop for Marker {
 
 impl Supervisor {
     /// Writes the boot marker for `version` (see the module docs).
-    pub(super) fn boot_marker(&self, version: &str) -> Marker {
+    pub(super) fn boot_marker(&self, version: &str, at_boot: bool) -> Marker {
         let path = self.snapshots.dir().join(BOOT_MARKER);
-        let text = format!("{version}\n{}\n", std::process::id());
+        let when = if at_boot { "boot" } else { "swap" };
+        let text = format!("{version}\n{}\n{when}\n", std::process::id());
         match crate::volume::atomic_write(&path, text.as_bytes()) {
             Ok(()) => Marker(Some(path)),
             Err(e) => {
@@ -60,7 +64,19 @@ impl Supervisor {
         let mut lines = text.lines();
         let version = lines.next().unwrap_or("").trim().to_owned();
         let pid = lines.next().unwrap_or("?").trim().to_owned();
+        let at_boot = lines.next().is_some_and(|w| w.trim() == "boot");
         let app = &self.config.app;
+        if !at_boot {
+            // A process that dies in a live swap may have been killed from outside (an OOM
+            // kill, a node drain): not proof against the release. If the release is what
+            // kills, `current` names it, and the next start loads it at boot, where a second
+            // death marks it bad.
+            tracing::warn!(%version, %pid, "the previous process died while swapping to this release; it is tried again");
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove the boot marker");
+            }
+            return;
+        }
         let reason = format!(
             "the supervisor process (pid {pid}) died while loading or importing {app} {version}: \
              its constructor, create or import hook killed it"
