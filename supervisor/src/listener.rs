@@ -10,8 +10,9 @@
 //! - **Accept errors never spin.** Running out of file descriptors (`EMFILE`, `ENFILE`) or
 //!   kernel memory leaves the pending connection in the backlog, and the socket stays readable:
 //!   retrying at once would burn a core. The acceptor backs off (10 ms doubling to 1 s, reset by
-//!   the next success) and logs once per episode; connections already open keep being served
-//!   meanwhile (they are other tasks), and accepting resumes as soon as descriptors free up.
+//!   the next success) and logs once per episode (an episode ends at the first success a second
+//!   after the last failure); connections already open keep being served meanwhile (they are
+//!   other tasks), and accepting resumes as soon as descriptors free up.
 //!   Errors that concern only the one connection (reset or aborted before accept) are skipped
 //!   at once.
 
@@ -21,7 +22,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -36,6 +37,10 @@ pub const REJECT_LINGER: Duration = Duration::from_millis(500);
 
 /// The first and the longest pause after a failed `accept`.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
+/// A failing episode ends at the first accept this long after the last failure (descriptors
+/// freed one at a time make accept succeed and fail in turn: one warning, not one per turn).
+const EPISODE_QUIET: Duration = Duration::from_secs(1);
 
 /// The connection cap molt uses when none is given: half the process's file-descriptor limit
 /// (the rest stay for the control API, snapshots, libraries and logs), between 64 and 16,384.
@@ -67,7 +72,10 @@ pub struct Acceptor {
     permits: Arc<Semaphore>,
     rejecting: Arc<Semaphore>,
     rejected: Arc<AtomicU64>,
-    backoff: Option<Duration>,
+    /// The next pause after a failed accept.
+    backoff: Duration,
+    /// When accept last failed, while a failing episode lasts (module docs).
+    failing: Option<Instant>,
 }
 
 /// An admitted connection: the stream and the permit it holds until dropped. Reads and
@@ -93,7 +101,8 @@ impl Acceptor {
             permits: Arc::new(Semaphore::new(max)),
             rejecting: Arc::new(Semaphore::new(MAX_REJECTING)),
             rejected: Arc::new(AtomicU64::new(0)),
-            backoff: None,
+            backoff: BACKOFF.0,
+            failing: None,
         }
     }
 
@@ -118,26 +127,26 @@ impl Acceptor {
         loop {
             let (stream, peer) = match self.listener.accept().await {
                 Ok(accepted) => {
-                    if self.backoff.take().is_some() {
+                    self.backoff = BACKOFF.0;
+                    if self.failing.is_some_and(|last| last.elapsed() >= EPISODE_QUIET) {
+                        self.failing = None;
                         tracing::info!(listener = self.what, "accepting connections again");
                     }
                     accepted
                 }
                 Err(e) if per_connection(&e) => continue,
                 Err(e) => {
-                    let pause = match self.backoff {
-                        None => {
-                            tracing::warn!(
-                                listener = self.what,
-                                error = %e,
-                                open = self.open(),
-                                "cannot accept connections; backing off while the open ones are served"
-                            );
-                            BACKOFF.0
-                        }
-                        Some(last) => (last * 2).min(BACKOFF.1),
-                    };
-                    self.backoff = Some(pause);
+                    if self.failing.is_none() {
+                        tracing::warn!(
+                            listener = self.what,
+                            error = %e,
+                            open = self.open(),
+                            "cannot accept connections; backing off while the open ones are served"
+                        );
+                    }
+                    self.failing = Some(Instant::now());
+                    let pause = self.backoff;
+                    self.backoff = (pause * 2).min(BACKOFF.1);
                     tokio::time::sleep(pause).await;
                     continue;
                 }

@@ -9,6 +9,7 @@
 //! | `molt_swap_pause_seconds` | histogram | |
 //! | `molt_swap_state_bytes` | gauge | |
 //! | `molt_snapshots_total` | counter | `result`: `ok`, `failed` |
+//! | `molt_snapshot_failing` | gauge | 1 while the last snapshot write failed |
 //! | `molt_http_dispatch_total` | counter | `path`: `inline` (on a runtime worker), `pool` (blocking pool) |
 //! | `molt_state_lock_wait_seconds_total` | counter | `waiter`: `swap` (behind a snapshot's export), `snapshot` (behind a swap) |
 //! | `molt_watch_wakeups_total` | counter | `source`: `change` (inotify saw `current` change), `poll` |
@@ -143,6 +144,7 @@ pub struct Metrics {
     state_bytes: AtomicU64,
     snapshots_ok: AtomicU64,
     snapshots_failed: AtomicU64,
+    snapshot_failing: AtomicU64,
     wakeups: [AtomicU64; 2],
     dispatch: [AtomicU64; 2],
     /// Nanoseconds waited, by [`Waiter`].
@@ -169,6 +171,7 @@ impl Metrics {
             state_bytes: AtomicU64::new(0),
             snapshots_ok: AtomicU64::new(0),
             snapshots_failed: AtomicU64::new(0),
+            snapshot_failing: AtomicU64::new(0),
             wakeups: Default::default(),
             dispatch: Default::default(),
             lock_waits: Default::default(),
@@ -220,6 +223,16 @@ impl Metrics {
         if let Some(bytes) = state_bytes {
             self.state_bytes.store(bytes as u64, Ordering::Relaxed);
         }
+    }
+
+    /// App requests answered since start, all statuses.
+    pub fn requests_total(&self) -> u64 {
+        self.requests.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Whether the last snapshot write failed (`molt_snapshot_failing`).
+    pub fn set_snapshot_failing(&self, failing: bool) {
+        self.snapshot_failing.store(u64::from(failing), Ordering::Relaxed);
     }
 
     /// Counts a snapshot write.
@@ -327,6 +340,12 @@ impl Metrics {
              molt_snapshots_total{{result=\"ok\"}} {}\nmolt_snapshots_total{{result=\"failed\"}} {}",
             self.snapshots_ok.load(Ordering::Relaxed),
             self.snapshots_failed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP molt_snapshot_failing 1 while the last state snapshot write failed (the state since the last good one is only in memory), else 0.\n\
+             # TYPE molt_snapshot_failing gauge\nmolt_snapshot_failing {}",
+            self.snapshot_failing.load(Ordering::Relaxed)
         );
         let waited = |w: Waiter| self.lock_waits[w as usize].load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(

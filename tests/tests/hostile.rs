@@ -8,7 +8,8 @@
 //!
 //! - `foreign`: libraries whose code is hostile: constructors that exit, abort or hang, an
 //!   entry symbol that is an `int`, an ELF for another machine; `molt check` and uploads open
-//!   them only in a child process;
+//!   them only in a child process; a library swapped on the volume while it is checked is
+//!   never the one loaded;
 //! - `control`: the control API under hostile clients: unauthenticated uploads (memory),
 //!   oversized bodies, slow and idle connections, a connection flood, short tokens;
 //! - `volume`: hostile files on the volume: `current` and `release.toml` as FIFOs, devices,
@@ -28,6 +29,8 @@ use std::time::Duration;
 mod control;
 #[path = "hostile/foreign.rs"]
 mod foreign;
+#[path = "hostile/state.rs"]
+mod state;
 #[path = "hostile/volume.rs"]
 mod volume;
 

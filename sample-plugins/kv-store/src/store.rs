@@ -75,32 +75,37 @@ impl<V: Entry> Store<V> {
 
     /// Encodes every entry in one pass into a pre-sized buffer: `extra_len` bytes per entry
     /// are written by `extra` after the value.
+    ///
+    /// Shards are encoded one at a time, each under its own read lock, because the export may
+    /// run while requests are served (a snapshot does not pause traffic): a write waits for at
+    /// most one shard's encoding, never for the whole export. Each shard is consistent in
+    /// itself (its entries with their tallies), which is all the state promises across
+    /// shards anyway. During a swap no request runs, and the result is exact.
     pub fn export(
         &self,
         extra_len: usize,
         mut extra: impl FnMut(&V, &mut Vec<u8>),
     ) -> Result<Vec<u8>, AppError> {
-        let shards = self.read_all();
-        let count: usize = shards.iter().map(|s| s.map().len()).sum();
-        let size = 8
-            + count * (8 + extra_len)
-            + shards
-                .iter()
-                .map(|s| s.key_bytes() + s.value_bytes())
-                .sum::<usize>();
+        let (stats, _) = self.totals();
+        let size = 8 + stats.keys * (8 + extra_len) + stats.key_bytes + stats.value_bytes;
         let mut out = Vec::with_capacity(size);
-        out.extend_from_slice(&(count as u64).to_le_bytes());
-        for (key, entry) in shards.iter().flat_map(|s| s.map().iter()) {
-            let value = entry.value();
-            let value_len = u32::try_from(value.len())
-                .map_err(|_| AppError(format!("kv: the value of {key:?} is over u32::MAX bytes")))?;
-            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(&value_len.to_le_bytes());
-            out.extend_from_slice(value);
-            extra(entry, &mut out);
+        out.extend_from_slice(&0u64.to_le_bytes());
+        let mut count = 0u64;
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for (key, entry) in shard.map().iter() {
+                let value = entry.value();
+                let value_len = u32::try_from(value.len())
+                    .map_err(|_| AppError(format!("kv: the value of {key:?} is over u32::MAX bytes")))?;
+                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(&value_len.to_le_bytes());
+                out.extend_from_slice(value);
+                extra(entry, &mut out);
+                count += 1;
+            }
         }
-        debug_assert_eq!(out.len(), size);
+        out[..8].copy_from_slice(&count.to_le_bytes());
         Ok(out)
     }
 

@@ -8,7 +8,7 @@
 //! only marks the snapshot.
 
 use crate::control::{CallError, ControlClient};
-use crate::snapshot::{read_snapshot, HandedOff, SnapshotStore};
+use crate::snapshot::{read_snapshot, HandedOff, SnapshotStore, StateLock};
 use anyhow::{bail, Context};
 use clap::Args;
 use sha2::{Digest, Sha256};
@@ -35,6 +35,14 @@ pub struct AbsorbArgs {
 pub fn run(args: AbsorbArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = &args.snapshot_dir;
+    // No supervisor may run on the directory meanwhile: a live pod's state is handed over
+    // with `molt handoff`, not taken from under it.
+    let _lock = StateLock::acquire(dir).with_context(|| {
+        format!(
+            "refused: {} is not an orphan; hand a live supervisor's state over with molt handoff",
+            dir.display()
+        )
+    })?;
     let store = SnapshotStore::new(dir);
     let newest = store
         .list()

@@ -10,8 +10,9 @@ use std::sync::Arc;
 /// swap releases): the router runs them off the async runtime.
 /// The handoff routes' operations come with it ([`super::HandoffApi`]).
 pub trait ControlApi: super::HandoffApi + Send + Sync + 'static {
-    /// Whether a version serves traffic (`GET /readyz`).
-    fn is_ready(&self) -> bool;
+    /// `GET /readyz`: `Ok` when a version serves and its state is being persisted; otherwise
+    /// why not (no version yet, or snapshot writes failing).
+    fn readiness(&self) -> Result<(), String>;
     /// What `GET /status` shows.
     fn status(&self) -> Status;
     /// The Prometheus text of `GET /metrics`.

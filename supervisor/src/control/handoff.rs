@@ -23,7 +23,8 @@ pub const MAX_STATE: u64 = 1 << 30;
 pub trait HandoffApi: Send + Sync + 'static {
     /// `GET /handoff`.
     fn handoff_info(&self) -> HandoffInfo;
-    /// `POST /handoff/begin`: unready, wait `unready`, seal within `drain`, export in `schema`.
+    /// `POST /handoff/begin`: unready, wait `unready`, seal within `drain`, export in `schema`;
+    /// settle it alone after `lease` without a commit or an abort.
     fn handoff_begin(
         &self,
         id: &str,
@@ -31,6 +32,7 @@ pub trait HandoffApi: Send + Sync + 'static {
         schema: Option<u32>,
         unready: Duration,
         drain: Duration,
+        lease: Duration,
     ) -> Result<Begun, Refused>;
     /// `GET /handoff/state`: (app, schema, bytes) of the export `begin` keeps.
     fn handoff_state(&self, id: &str) -> Result<(String, u32, Bytes), Refused>;
@@ -94,6 +96,7 @@ pub(super) struct BeginQuery {
     #[serde(default)]
     unready_ms: u64,
     drain_ms: Option<u64>,
+    lease_ms: Option<u64>,
 }
 
 pub(super) async fn begin(State(sup): State<Api>, Query(q): Query<BeginQuery>) -> Response {
@@ -102,8 +105,9 @@ pub(super) async fn begin(State(sup): State<Api>, Query(q): Query<BeginQuery>) -
     }
     let unready = Duration::from_millis(q.unready_ms.min(600_000));
     let drain = Duration::from_millis(q.drain_ms.unwrap_or(5_000).min(600_000));
+    let lease = Duration::from_millis(q.lease_ms.unwrap_or(120_000).clamp(1_000, 3_600_000));
     blocking(sup, move |sup| {
-        sup.handoff_begin(&q.id, &q.to, q.schema, unready, drain)
+        sup.handoff_begin(&q.id, &q.to, q.schema, unready, drain, lease)
     })
     .await
 }

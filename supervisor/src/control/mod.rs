@@ -45,7 +45,7 @@ pub use client::{CallError, ControlClient, UploadInfo};
 pub use guard::SMALL_BODY;
 pub use handoff::HandoffApi;
 pub use serve::Limits;
-pub use status::{Outcome, Probation, Refusal, SnapshotRecord, Status, SwapRecord};
+pub use status::{Outcome, Probation, Refusal, SnapshotFailure, SnapshotRecord, Status, SwapRecord};
 
 /// The largest library `POST /releases` accepts (bytes).
 pub const MAX_UPLOAD: u64 = crate::untrusted::MAX_LIBRARY;
@@ -80,10 +80,9 @@ pub fn router(api: Api) -> Router {
 }
 
 async fn readyz(State(sup): State<Api>) -> Response {
-    if sup.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no version serves yet\n").into_response()
+    match sup.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
     }
 }
 

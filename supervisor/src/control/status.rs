@@ -36,6 +36,10 @@ pub struct Status {
     pub generations: Vec<String>,
     /// The last snapshot written, if any.
     pub last_snapshot: Option<SnapshotRecord>,
+    /// Set while snapshot writes fail (a full or read-only state directory…): the state
+    /// changes since `last_snapshot` are then only in memory. Cleared by the next success.
+    #[serde(default)]
+    pub snapshot_failure: Option<SnapshotFailure>,
     /// Releases whose library is still mapped after the supervisor closed it (threads or
     /// thread-local destructors of theirs keep it loaded); each costs memory until they end.
     #[serde(default)]
@@ -91,6 +95,19 @@ pub struct Probation {
     pub state: String,
     /// Why it failed.
     pub reason: Option<String>,
+}
+
+/// Snapshot writes that keep failing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotFailure {
+    /// The last attempt's error.
+    pub error: String,
+    /// When the first failure in this row happened (RFC 3339).
+    pub since: String,
+    /// When the last one happened (RFC 3339).
+    pub at: String,
+    /// Failed attempts in a row.
+    pub consecutive: u64,
 }
 
 /// The last snapshot written.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 impl ControlApi for Supervisor {
-    fn is_ready(&self) -> bool {
-        Supervisor::is_ready(self)
+    fn readiness(&self) -> Result<(), String> {
+        Supervisor::readiness(self)
     }
 
     fn status(&self) -> Status {
@@ -60,8 +60,9 @@ impl HandoffApi for Supervisor {
         schema: Option<u32>,
         unready: Duration,
         drain: Duration,
+        lease: Duration,
     ) -> Result<Begun, Refused> {
-        Supervisor::handoff_begin(self, id, to, schema, unready, drain)
+        Supervisor::handoff_begin(self, id, to, schema, unready, drain, lease)
     }
 
     fn handoff_state(&self, id: &str) -> Result<(String, u32, Bytes), Refused> {

@@ -37,6 +37,9 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// Another supervisor holds the state directory.
+    #[error(transparent)]
+    Locked(crate::snapshot::LockError),
     /// The state could not be restored or saved.
     #[error("{0}")]
     State(String),

@@ -42,6 +42,8 @@ enum Own {
         version: String,
         schema: u32,
         state: Bytes,
+        /// Past this, with no commit or abort, the supervisor settles it itself (`lease`).
+        lease_until: Instant,
     },
     HandedOff {
         id: String,
@@ -78,6 +80,21 @@ impl Handoffs {
     /// Held by a request for its duration: `true` means sealed, answer 503.
     pub(super) fn traffic(&self) -> RwLockReadGuard<'_, bool> {
         self.seal.read()
+    }
+
+    /// The sealed handoff whose lease ran out, as (id, receiver); its lease is extended by
+    /// `retry` so that a settling that fails is tried again later, not at once.
+    pub(super) fn expired_lease(&self, retry: Duration) -> Option<(String, String)> {
+        let mut phase = self.phase.lock();
+        match &mut *phase {
+            Own::Sealed {
+                id, to, lease_until, ..
+            } if *lease_until <= Instant::now() => {
+                *lease_until = Instant::now() + retry;
+                Some((id.clone(), to.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// [`Handoffs::traffic`] without waiting: `None` while a seal is being taken.
@@ -148,6 +165,8 @@ impl Supervisor {
     /// `POST /handoff/begin`: readiness false, wait `unready`, seal under the `drain`
     /// deadline, export in `schema` (default: the running one) and keep it for
     /// [`Supervisor::handoff_state`]. On a failure the supervisor is ready and serving again.
+    /// Sealed for longer than `lease` without a commit or an abort (the coordinator died), the
+    /// supervisor asks the receiver itself and commits or aborts (`lease`).
     pub fn handoff_begin(
         &self,
         id: &str,
@@ -155,6 +174,7 @@ impl Supervisor {
         schema: Option<u32>,
         unready: Duration,
         drain: Duration,
+        lease: Duration,
     ) -> Result<Begun, Refused> {
         let still = |what: &str| format!("{what}; {}", self.still_serving());
         let Some(engine) = self.engine.get() else {
@@ -235,6 +255,7 @@ impl Supervisor {
             version: begun.version.clone(),
             schema,
             state: Bytes::from(state),
+            lease_until: Instant::now() + lease,
         };
         tracing::info!(
             handoff = id,

@@ -13,7 +13,7 @@
 //! `report` (`/status`, snapshots), `upload`, `traffic` (app requests), `control_api`
 //! (the supervisor behind [`crate::control::ControlApi`]), and the two sides of a handoff
 //! (docs/DESIGN.md, "Handoff"): `handoff` (departing: unready, seal, export, commit or abort)
-//! and `absorb` (receiving: merge once per handoff id, fence), and `on_stop` (`--handoff-on-stop`).
+//! and `absorb` (receiving: merge once per handoff id, fence), `lease` (a sealed handoff whose coordinator is gone) and `on_stop` (`--handoff-on-stop`).
 
 mod absorb;
 mod activation;
@@ -22,6 +22,7 @@ mod config;
 mod control_api;
 mod error;
 mod handoff;
+mod lease;
 mod leftovers;
 mod on_stop;
 mod presence;

@@ -71,15 +71,75 @@ impl Supervisor {
                 );
                 tracing::trace!(target: "molt::phase", step = "written", "snapshot");
                 let path = PathBuf::from(&record.path);
-                self.record.lock().last_snapshot = Some(record);
+                let mut rec = self.record.lock();
+                rec.last_snapshot = Some(record);
+                rec.requests_at_snapshot = self.metrics.requests_total();
+                if let Some(failure) = rec.snapshot_failure.take() {
+                    tracing::info!(failed = failure.consecutive, since = %failure.since, "snapshot writes work again");
+                }
+                self.metrics.set_snapshot_failing(false);
                 Ok(Some(path))
             }
             Err(e) => {
-                tracing::error!(error = %e, "snapshot failed");
+                let now = now_rfc3339();
+                {
+                    let mut rec = self.record.lock();
+                    let (since, consecutive) = match &rec.snapshot_failure {
+                        Some(f) => (f.since.clone(), f.consecutive + 1),
+                        None => (now.clone(), 1),
+                    };
+                    rec.snapshot_failure = Some(crate::control::SnapshotFailure {
+                        error: e.clone(),
+                        since,
+                        at: now,
+                        consecutive,
+                    });
+                }
+                self.metrics.set_snapshot_failing(true);
+                tracing::error!(error = %e, "snapshot failed: the state changed since the last snapshot is only in memory; /readyz answers 503 until a snapshot succeeds");
                 Err(DaemonError::State(format!(
                     "snapshot of {} failed: {e}",
                     plugin.id()
                 )))
+            }
+        }
+    }
+
+    /// The snapshot at shutdown, after traffic drained: retried (three attempts, one and two
+    /// seconds apart) so a passing fault does not lose the state; when every attempt fails,
+    /// the error says what is lost: the changes since the last snapshot that was written.
+    pub fn final_snapshot(&self) -> Result<Option<PathBuf>, DaemonError> {
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            match self.snapshot() {
+                Ok(saved) => return Ok(saved),
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::error!(error = %e, attempt, "final snapshot failed; retrying");
+                    std::thread::sleep(Duration::from_secs(u64::from(attempt)));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let rec = self.record.lock();
+                    let since = self
+                        .metrics
+                        .requests_total()
+                        .saturating_sub(rec.requests_at_snapshot);
+                    let lost = match &rec.last_snapshot {
+                        Some(last) => format!(
+                            "the state changes since the last snapshot, written at {} ({}): {since} \
+                             requests were answered since then",
+                            last.at, last.path
+                        ),
+                        None => format!(
+                            "all of the state: no snapshot was written since start, and {since} \
+                             requests were answered"
+                        ),
+                    };
+                    return Err(DaemonError::State(format!(
+                        "final snapshot failed {ATTEMPTS} times: {e}. Lost: {lost}"
+                    )));
+                }
             }
         }
     }
@@ -95,7 +155,7 @@ impl Supervisor {
             instance: self.instance.clone(),
             started_at: humantime::format_rfc3339_seconds(self.started).to_string(),
             uptime_s: self.started_at.elapsed().as_secs(),
-            ready: rec.active.is_some(),
+            ready: rec.active.is_some() && rec.snapshot_failure.is_none(),
             swaps: rec.swaps,
             last_swap: rec.last_swap.clone(),
             desired: self.volume.current(&self.config.app).ok().flatten(),
@@ -103,6 +163,7 @@ impl Supervisor {
             probation: rec.probation.clone(),
             generations: rec.history.iter().rev().cloned().collect(),
             last_snapshot: rec.last_snapshot.clone(),
+            snapshot_failure: rec.snapshot_failure.clone(),
             libraries_left_mapped: crate::loader::left_mapped()
                 .into_iter()
                 .map(|l| l.release)

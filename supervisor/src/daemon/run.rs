@@ -116,6 +116,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         })
     });
 
+    // A sealed handoff past its lease is settled by this supervisor itself (see `lease`).
+    let lease_watch = tokio::spawn({
+        let sup = Arc::clone(&sup);
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let sup = Arc::clone(&sup);
+                let _ = tokio::task::spawn_blocking(move || sup.settle_expired_handoff()).await;
+            }
+        }
+    });
+
     let ticker = super::tick::Ticker::spawn(Arc::clone(&sup))
         .map_err(|source| io("starting the tick thread", source))?;
 
@@ -166,6 +179,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let _ = stop_tx.send(true);
     let _ = front_task.await;
     reconciler.abort();
+    lease_watch.abort();
     if let Some(task) = snapshotter {
         task.abort();
     }
@@ -175,7 +189,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map_err(|e| DaemonError::State(format!("stopping the tick thread failed: {e}")))?;
     // Traffic has drained: the snapshot holds every acknowledged request.
     let last = Arc::clone(&sup);
-    let saved = tokio::task::spawn_blocking(move || last.snapshot())
+    let saved = tokio::task::spawn_blocking(move || last.final_snapshot())
         .await
         .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
     let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
@@ -185,7 +199,10 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     match saved {
         Ok(Some(path)) => tracing::info!(snapshot = %path.display(), "final snapshot written"),
         Ok(None) => tracing::info!("no version ran: no snapshot to write"),
-        Err(e) => return Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, "final snapshot lost");
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Supervisor {
     _run_dir_lock: std::fs::File,
     /// Opens libraries that are only stored or checked, in a child process.
     pub(super) inspector: crate::inspect::Inspector,
+    /// The state directory's lock, held for the supervisor's life.
+    lock: crate::snapshot::StateLock,
     pub(super) engine: OnceLock<Engine>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) record: Mutex<Record>,
@@ -59,6 +61,11 @@ pub(super) struct Record {
     pub(super) last_refusal: Option<Refusal>,
     pub(super) probation: Option<Probation>,
     pub(super) last_snapshot: Option<SnapshotRecord>,
+    /// App requests answered when the last snapshot was written (what a lost final snapshot
+    /// loses is counted from here).
+    pub(super) requests_at_snapshot: u64,
+    /// Set while snapshot writes fail; cleared by the next success.
+    pub(super) snapshot_failure: Option<crate::control::SnapshotFailure>,
     /// The desired version last refused: not retried until `current` names another, or an
     /// operator asks again through the control API.
     pub(super) refused: Option<String>,
@@ -96,6 +103,8 @@ impl Supervisor {
         let run_parent = config.run_dir.clone().unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&run_parent)
             .map_err(|source| super::error::io(format!("creating {}", run_parent.display()), source))?;
+        // One supervisor per state directory, held until this one ends.
+        let lock = crate::snapshot::StateLock::acquire(&state_dir).map_err(DaemonError::Locked)?;
         let (run_dir, _run_dir_lock) = super::leftovers::claim_run_dir(&run_parent)?;
         let snapshots = SnapshotStore::new(&state_dir);
         super::leftovers::clean(&volume, &config.app, &snapshots, &run_parent);
@@ -111,6 +120,7 @@ impl Supervisor {
             .with_deadline(config.inspect_timeout);
         let sup = Supervisor {
             inspector,
+            lock,
             snapshots,
             _run_dir_lock,
             volume,
@@ -131,6 +141,9 @@ impl Supervisor {
             config,
         };
         sup.restorable_state()?;
+        if let Err(e) = sup.lock.record_holder() {
+            tracing::warn!(lock = %sup.lock.path().display(), error = %e, "cannot write who holds the state directory's lock");
+        }
         sup.recover_from_crash();
         Ok(Arc::new(sup))
     }
@@ -169,14 +182,29 @@ impl Supervisor {
                     };
                     return Ok(Some((state, snap.tables)));
                 }
-                Err(e) if self.config.discard_corrupt_state => {
-                    tracing::error!(error = %e, "corrupt snapshot kept aside; --discard-corrupt-state: trying the next older one");
+                Err(crate::snapshot::SnapshotError::Corrupt { path, .. })
+                    if self.config.discard_corrupt_state =>
+                {
+                    // The operator said so: set it aside (renamed, never deleted) and go on
+                    // with the next older snapshot, or empty state.
+                    let aside = self
+                        .snapshots
+                        .set_aside(&path)
+                        .map_err(|e| DaemonError::State(format!("{e}; nothing was started")))?;
+                    tracing::error!(
+                        snapshot = %path.display(), aside = %aside.display(),
+                        "--discard-corrupt-state: the corrupt snapshot is set aside; trying the next older one"
+                    );
+                }
+                Err(e @ crate::snapshot::SnapshotError::Corrupt { .. }) => {
+                    return Err(DaemonError::State(format!(
+                        "{e}. Nothing was started, and no start will serve an older snapshot in its \
+                         place on its own. To start anyway, from the next older snapshot or empty \
+                         state, pass --discard-corrupt-state (the corrupt file is set aside, not deleted)"
+                    )))
                 }
                 Err(e) => {
-                    return Err(DaemonError::State(format!(
-                        "{e}; it was kept aside, not deleted. Nothing was started. To start anyway, \
-                         from the next older snapshot or empty state, pass --discard-corrupt-state"
-                    )))
+                    return Err(DaemonError::State(format!("{e}; nothing was started")));
                 }
             }
         }
@@ -206,6 +234,29 @@ impl Supervisor {
     /// done (readiness goes false first in a handoff, so a Service stops routing here).
     pub fn is_ready(&self) -> bool {
         self.engine.get().is_some() && self.handoffs.ready()
+    }
+
+    /// Readiness (`GET /readyz`): a version serves, and the last snapshot write did not fail.
+    ///
+    /// Snapshot failures make the pod unready on purpose: every request it acknowledges while
+    /// its state cannot be written is one a crash would lose, so the load balancer should send
+    /// traffic elsewhere until a snapshot succeeds again. The pod is not restarted (liveness
+    /// stays green): a restart would lose everything since the last snapshot that did succeed.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.engine.get().is_none() {
+            return Err(format!("no version of {} serves yet", self.config.app));
+        }
+        if !self.handoffs.ready() {
+            return Err(self.handoffs.sealed_reason().trim_end().to_owned());
+        }
+        match &self.record.lock().snapshot_failure {
+            None => Ok(()),
+            Some(f) => Err(format!(
+                "snapshot writes are failing ({} in a row since {}): {}; the state changed since the \
+                 last snapshot is only in memory",
+                f.consecutive, f.since, f.error
+            )),
+        }
     }
 
     /// The serving version.

@@ -294,12 +294,17 @@ impl Run<'_> {
         let t = Instant::now();
         let deadline = opts.unready_wait + opts.drain_timeout + opts.step_timeout;
         let to = self.to.base().to_owned();
+        // The coordinator's own steps after this one take at most four step deadlines
+        // (transfer, merge, the questions after a lost answer, commit): past that, with a
+        // margin, the departing supervisor may take it that the coordinator is gone.
+        let lease = 4 * opts.step_timeout + Duration::from_secs(10);
         let result = self.from.handoff_begin(
             self.id,
             &to,
             schema,
             opts.unready_wait,
             opts.drain_timeout,
+            lease,
             deadline,
         );
         match result {

@@ -34,10 +34,12 @@
 //! ```
 
 mod format;
+mod lock;
 mod store;
 mod tables_part;
 
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_TABLES, MAGIC};
+pub use lock::{LockError, StateLock, LOCK_FILE};
 pub use store::{SnapshotStore, DEFAULT_KEEP};
 
 use crate::tables::TableStore;
@@ -233,7 +235,7 @@ pub enum SnapshotError {
         path: PathBuf,
         /// The check that failed.
         corruption: Corruption,
-        /// Where it was set aside, when it was (by [`SnapshotStore::latest`]).
+        /// Where it was set aside, when it was ([`SnapshotStore::set_aside`]).
         moved_to: Option<PathBuf>,
     },
 }
@@ -241,7 +243,7 @@ pub enum SnapshotError {
 fn aside_note(moved_to: &Option<PathBuf>) -> String {
     match moved_to {
         Some(p) => format!("kept aside as {}", p.display()),
-        None => "left in place".to_string(),
+        None => "it is left in place, and refused on every start until it is set aside".to_string(),
     }
 }
 

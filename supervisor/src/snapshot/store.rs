@@ -96,8 +96,11 @@ impl SnapshotStore {
         Ok(path)
     }
 
-    /// Reads the newest snapshot; `None` when there is none. A corrupt one is renamed aside
-    /// and returned as [`SnapshotError::Corrupt`]; the next call sees the next-older snapshot.
+    /// Reads the newest snapshot; `None` when there is none. A corrupt one is returned as
+    /// [`SnapshotError::Corrupt`] and left where it is, so every later call (every later
+    /// start) refuses it again: an older snapshot is never served silently in its place. To go
+    /// on without it, [`SnapshotStore::set_aside`] it (the operator's
+    /// `--discard-corrupt-state`); the next call then reads the next-older snapshot.
     pub fn latest(&self) -> Result<Option<Snapshot>, SnapshotError> {
         let Some((_, path)) = self.entries()?.into_iter().next() else {
             return Ok(None);
@@ -108,25 +111,24 @@ impl SnapshotStore {
                     schema = snap.schema, bytes = snap.bytes.len(), "state snapshot read");
                 Ok(Some(snap))
             }
-            Err(SnapshotError::Corrupt { path, corruption, .. }) => {
-                let moved_to = match set_aside(&path) {
-                    Ok(aside) => Some(aside),
-                    Err(e) => {
-                        let path = path.display();
-                        tracing::error!(%path, error = %e, "cannot set a corrupt snapshot aside");
-                        None
-                    }
-                };
-                let err = SnapshotError::Corrupt {
-                    path,
-                    corruption,
-                    moved_to,
-                };
+            Err(err @ SnapshotError::Corrupt { .. }) => {
                 tracing::error!(error = %err, "corrupt state snapshot refused");
                 Err(err)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Renames the corrupt snapshot `path` aside to `<name>.corrupt-<unix_ms>` (never deleted,
+    /// never overwritten, never listed or pruned again) and returns where it went.
+    pub fn set_aside(&self, path: &Path) -> Result<PathBuf, SnapshotError> {
+        let aside = set_aside(path).map_err(|source| SnapshotError::Io {
+            action: "set aside",
+            path: path.to_owned(),
+            source,
+        })?;
+        tracing::warn!(path = %path.display(), aside = %aside.display(), "corrupt snapshot set aside");
+        Ok(aside)
     }
 
     /// The snapshot files with their (unix ms, seq) keys, newest first.

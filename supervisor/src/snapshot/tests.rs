@@ -23,7 +23,8 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 /// Writes a good snapshot, spoils its file, and checks `latest()` refuses it naming `check`,
-/// sets it aside (same bytes, not deleted), and then falls back to the older snapshot.
+/// every time (never the older one silently), until it is set aside (same bytes, not
+/// deleted); then the older snapshot is read.
 fn assert_refused(spoil: impl FnOnce(&mut Vec<u8>), check: &str) {
     let (_tmp, store) = store();
     store.write(&snap(b"older")).unwrap();
@@ -36,16 +37,23 @@ fn assert_refused(spoil: impl FnOnce(&mut Vec<u8>), check: &str) {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains(check), "{msg} lacks {check:?}");
-    let SnapshotError::Corrupt {
-        moved_to: Some(aside),
-        ..
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
-    assert!(msg.contains(&aside.display().to_string()), "{msg}");
+    assert!(
+        matches!(err, SnapshotError::Corrupt { moved_to: None, .. }),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("refused on every start until it is set aside"),
+        "{msg}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes, "left in place, unchanged");
+    let again = store.latest().unwrap_err();
+    assert!(
+        matches!(again, SnapshotError::Corrupt { .. }),
+        "refused again: {again:?}"
+    );
+    let aside = store.set_aside(&path).unwrap();
     assert!(!path.exists());
-    assert_eq!(fs::read(aside).unwrap(), bytes, "set aside unchanged");
+    assert_eq!(fs::read(&aside).unwrap(), bytes, "set aside unchanged");
     assert!(aside
         .file_name()
         .unwrap()
@@ -159,6 +167,8 @@ fn corrupt_only_snapshot_then_none() {
     let path = store.write(&snap(b"x")).unwrap();
     fs::write(&path, b"not a snapshot at all").unwrap();
     assert!(matches!(store.latest(), Err(SnapshotError::Corrupt { .. })));
+    assert!(matches!(store.latest(), Err(SnapshotError::Corrupt { .. })));
+    store.set_aside(&path).unwrap();
     assert_eq!(store.latest().unwrap(), None);
     // The set-aside file is neither listed nor pruned by later writes.
     for i in 0..5u8 {
@@ -253,7 +263,8 @@ fn spoiled_tables_are_refused_and_set_aside() {
         fs::write(&path, &bytes).unwrap();
         let err = store.latest().unwrap_err();
         assert!(err.to_string().contains(check), "{err} lacks {check:?}");
-        assert!(!path.exists(), "set aside");
+        assert!(path.exists(), "left in place");
+        store.set_aside(&path).unwrap();
         assert_eq!(store.latest().unwrap().unwrap().bytes, b"older");
     };
     // A flipped bit inside a record.

@@ -41,3 +41,18 @@ pub fn pin(tid: u32, cpu: usize) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Pins every thread of process `pid` (and the threads it starts later, which inherit the
+/// mask of the thread that starts them) to core `cpu`.
+pub fn pin_process(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    let out = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .output()
+        .context("running taskset (util-linux)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "taskset -a -p -c {cpu} {pid}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

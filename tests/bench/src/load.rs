@@ -42,6 +42,9 @@ pub struct Spec {
     pub backoff: Duration,
     /// Run the generator's thread on this core only.
     pub cpu: Option<usize>,
+    /// When above 0, each request's path is `path` followed by a number that cycles through
+    /// `0..spread` (e.g. `/kv/k` → `/kv/k0`, `/kv/k1`, …): spreads requests over many keys.
+    pub spread: u32,
 }
 
 impl Spec {
@@ -55,6 +58,17 @@ impl Spec {
             record: false,
             backoff: Duration::from_millis(10),
             cpu: None,
+            spread: 0,
+        }
+    }
+
+    /// `method path<n>` with `n` cycling through `0..spread`, otherwise like [`Spec::incr`].
+    pub fn spread(addr: SocketAddr, connections: usize, method: Method, path: &str, spread: u32) -> Spec {
+        Spec {
+            method,
+            path: path.to_owned(),
+            spread,
+            ..Spec::incr(addr, connections)
         }
     }
 
@@ -296,6 +310,9 @@ impl Connection {
         let host = self.spec.addr.to_string();
         // The last version header seen and its index: versions change rarely.
         let mut last_version: (Vec<u8>, usize) = (Vec::new(), usize::MAX);
+        // Connections start at different points of the cycle.
+        let mut seq =
+            u64::from(self.spec.spread / 2).wrapping_mul(self.acknowledged.load(Ordering::Relaxed) + 1);
         'connect: while !self.stop.load(Ordering::SeqCst) {
             let sent = Instant::now();
             let stream = match TcpStream::connect(self.spec.addr).await {
@@ -319,9 +336,15 @@ impl Connection {
                 if sender.ready().await.is_err() {
                     continue 'connect; // closed between requests: nothing was sent
                 }
+                let uri: std::borrow::Cow<'_, str> = if self.spec.spread > 0 {
+                    seq += 1;
+                    format!("{}{}", self.spec.path, seq % u64::from(self.spec.spread)).into()
+                } else {
+                    self.spec.path.as_str().into()
+                };
                 let request = hyper::Request::builder()
                     .method(self.spec.method.clone())
-                    .uri(self.spec.path.as_str())
+                    .uri(uri.as_ref())
                     .header(hyper::header::HOST, host.as_str())
                     .body(Empty::<Bytes>::new());
                 let Ok(request) = request else {

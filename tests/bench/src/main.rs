@@ -10,25 +10,32 @@
 //! writes over many swaps under load ([`downtime`]), HTTP through the ABI against a statically
 //! linked app ([`boundary`]), one call's overhead ([`overhead`]), push to serving ([`push`]),
 //! a restart-with-snapshot baseline ([`restart`]) and memory over many swaps ([`rss`]).
+//! Then the serving figures ([`serving`]): molt against a plain axum server ([`peer`]), an idle
+//! molt's CPU ([`idle`]) and writes under snapshots of bytes state ([`stall`]).
 //! [`report`] judges the goals and prints the table; [`plot`] draws the figure.
 
 mod affinity;
 mod artifacts;
 mod boundary;
 mod downtime;
+mod idle;
 mod load;
 mod machine;
 mod memory;
 mod molt;
 mod overhead;
 mod pause;
+mod peer;
 mod plan;
 mod plot;
+mod procstat;
 mod progress;
 mod push;
 mod report;
 mod restart;
 mod rss;
+mod serving;
+mod stall;
 mod stats;
 mod tables_change;
 mod tables_ratio;
@@ -52,8 +59,16 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Write the figures here as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "peer_server")]
+    json: Option<PathBuf>,
+    /// Measure only the serving figures (molt against axum, idle CPU, snapshots under load)
+    /// and write only those.
+    #[arg(long)]
+    serving_only: bool,
+    /// Internal: run the plain axum server the serving comparison measures, writing its
+    /// address to FILE.
+    #[arg(long, value_name = "FILE", hide = true)]
+    peer_server: Option<PathBuf>,
     /// Draw the figure here as SVG.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -64,10 +79,14 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(addr_file) = &args.peer_server {
+        return peer::serve(addr_file);
+    }
+    let json_path = args.json.clone().context("--json is required")?;
     let started = Instant::now();
     let plan = Plan::new(args.quick, args.connections);
     let machine = machine::describe(&molt_tests::artifacts::workspace_root());
-    let progress = Progress::new(12);
+    let progress = Progress::new(if args.serving_only { 4 } else { 15 });
     if machine.loadavg_at_start > machine.nproc as f64 / 2.0 {
         progress.note(&format!(
             "note: load average {:.2} on {} cores: other work competes with the figures",
@@ -90,6 +109,27 @@ fn main() -> anyhow::Result<()> {
             .stages
             .push((name.to_owned(), since.elapsed().as_secs_f64()));
     };
+
+    if args.serving_only {
+        let serving = serving::run(&built, &work.mkdir("serving"), &plan, machine::cores(), &progress)?;
+        progress.finish();
+        let mut figures = serde_json::to_value(&serving).context("serialising the figures")?;
+        figures["snapshot_stall_ms"] = serde_json::json!({ "bytes": serving.snapshot_stall.max_ms });
+        let json = serde_json::to_vec_pretty(&figures).context("serialising the figures")?;
+        std::fs::write(&json_path, json).with_context(|| format!("writing {}", json_path.display()))?;
+        let mut table = String::new();
+        let _ = serving.write_rows(&mut table);
+        for g in serving.goals() {
+            table.push_str(&format!(
+                "| {} | {} | {} |\n",
+                g.goal,
+                g.figure,
+                if g.met { "met" } else { "**missed**" }
+            ));
+        }
+        println!("{table}");
+        return Ok(());
+    }
 
     let t = Instant::now();
     let swaps: u64 = plan.sizes.iter().map(|s| s.swaps as u64 + 2).sum();
@@ -119,15 +159,9 @@ fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     let stage = progress.stage("record schema change under writes", 2 * plan.change_rounds as u64);
-    let change = tables_change::run(
-        &built.kv_v3,
-        &built.kv_v4,
-        &work.mkdir("change"),
-        &plan.change_size,
-        plan.change_rounds,
-        plan.change_writers,
-        || stage.tick(),
-    )?;
+    let change = tables_change::run(&built.kv_v3, &built.kv_v4, &work.mkdir("change"), &plan, || {
+        stage.tick()
+    })?;
     stage.finish();
     timed("record schema change", t);
 
@@ -214,10 +248,17 @@ fn main() -> anyhow::Result<()> {
     let memory = rss::run(&built, &work.mkdir("rss"), plan.rss_swaps, || stage.tick())?;
     stage.finish();
     timed("memory", t);
+
+    let t = Instant::now();
+    let serving = serving::run(&built, &work.mkdir("serving"), &plan, machine::cores(), &progress)?;
+    timed("serving", t);
     progress.finish();
 
     let mut goals = report::goals(&pauses, &under_load, &boundary, &pushed, &memory);
     goals.extend(report::table_goals(&pauses, &change, ratio.ratio, &stall));
+    goals.extend(serving.goals());
+    let mut stall = stall;
+    stall.bytes = Some(serving.snapshot_stall.max_ms);
     durations.total = started.elapsed().as_secs_f64();
     durations.loadavg_at_end = machine::loadavg();
     let report = Report {
@@ -240,10 +281,11 @@ fn main() -> anyhow::Result<()> {
         restart_baseline: restarts,
         rss_growth_kb: memory.growth_kb,
         rss: memory,
+        serving,
         goals,
     };
     let json = serde_json::to_vec_pretty(&report).context("serialising the report")?;
-    std::fs::write(&args.json, json).with_context(|| format!("writing {}", args.json.display()))?;
+    std::fs::write(&json_path, json).with_context(|| format!("writing {}", json_path.display()))?;
     if let Some(svg) = &args.svg {
         plot::draw(&report, svg)?;
     }

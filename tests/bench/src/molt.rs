@@ -27,6 +27,8 @@ pub struct Setup {
     pub state_dir: PathBuf,
     /// The traffic address (port 0: any free port).
     pub listen: SocketAddr,
+    /// More `molt run` arguments.
+    pub extra: Vec<String>,
 }
 
 impl Setup {
@@ -39,6 +41,7 @@ impl Setup {
             work: work.to_owned(),
             state_dir: work.join("state"),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra: Vec::new(),
         }
     }
 }
@@ -75,6 +78,7 @@ impl Molt {
             .arg(&run_dir)
             .arg("--addr-file")
             .arg(&addr_file)
+            .args(&setup.extra)
             .env("MOLT_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?)
@@ -120,6 +124,11 @@ impl Molt {
     /// The traffic address.
     pub fn listen(&self) -> SocketAddr {
         self.addrs.listen
+    }
+
+    /// The control API's address.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.addrs.control
     }
 
     /// `GET /status`.

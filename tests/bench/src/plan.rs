@@ -25,6 +25,8 @@ pub struct Plan {
     pub change_rounds: usize,
     /// Writer threads during the schema change.
     pub change_writers: usize,
+    /// Their total write rate, writes/s.
+    pub change_write_rate: f64,
     /// A/B rounds of the tables against in-plugin map comparison.
     pub ratio_rounds: usize,
     /// Seconds per side of one of those rounds.
@@ -49,6 +51,16 @@ pub struct Plan {
     pub restart_steady_s: f64,
     /// Swaps of the memory run.
     pub rss_swaps: u64,
+    /// A/B rounds of molt against the plain axum server.
+    pub peer_rounds: usize,
+    /// Seconds per side of those rounds.
+    pub peer_round_s: f64,
+    /// Seconds of idleness measured.
+    pub idle_s: f64,
+    /// MB of kv state under snapshots.
+    pub stall_state_mb: u64,
+    /// Seconds of load while snapshots run (and again without).
+    pub stall_window_s: f64,
 }
 
 impl Plan {
@@ -69,6 +81,7 @@ impl Plan {
                 snapshot_size: size("100 MB", 100 * mb, 0),
                 change_rounds: 3,
                 change_writers: 2,
+                change_write_rate: 20_000.0,
                 ratio_rounds: 10,
                 ratio_round_s: 0.2,
                 connections,
@@ -81,6 +94,11 @@ impl Plan {
                 restart_runs: 1,
                 restart_steady_s: 0.5,
                 rss_swaps: 200,
+                peer_rounds: 12,
+                peer_round_s: 0.5,
+                idle_s: 10.0,
+                stall_state_mb: 10,
+                stall_window_s: 4.0,
             }
         } else {
             Plan {
@@ -99,6 +117,7 @@ impl Plan {
                 snapshot_size: size("1 GB", 1024 * mb, 0),
                 change_rounds: 5,
                 change_writers: 2,
+                change_write_rate: 20_000.0,
                 ratio_rounds: 20,
                 ratio_round_s: 0.25,
                 connections,
@@ -111,6 +130,11 @@ impl Plan {
                 restart_runs: 3,
                 restart_steady_s: 1.0,
                 rss_swaps: 1000,
+                peer_rounds: 30,
+                peer_round_s: 0.5,
+                idle_s: 10.0,
+                stall_state_mb: 100,
+                stall_window_s: 6.0,
             }
         }
     }

@@ -58,6 +58,9 @@ pub struct Report {
     pub rss_growth_kb: i64,
     /// The memory run in detail.
     pub rss: RssResult,
+    /// molt against a plain axum server, an idle molt, snapshots under load.
+    #[serde(flatten)]
+    pub serving: crate::serving::Serving,
     /// The goals, judged.
     pub goals: Vec<Goal>,
 }
@@ -367,6 +370,7 @@ impl Report {
             s.mapped_libraries_before,
             s.mapped_libraries_after
         )?;
+        self.serving.write_rows(out)?;
         writeln!(out)?;
         writeln!(out, "| goal | figure | |")?;
         writeln!(out, "|---|---|---|")?;

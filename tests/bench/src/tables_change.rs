@@ -1,11 +1,13 @@
 //! A record schema change of host-owned tables under a write load: an in-process engine on
-//! kv v3 filled with 1 KiB records, writer threads `PUT`ting new keys through the engine as
-//! fast as they can, and the engine swapping kv v3 → v4 (a record gains a write counter) and
+//! kv v3 filled with 1 KiB records, writer threads `PUT`ting new keys through the engine at a
+//! steady total rate (paced: unpaced in-process writers would add gigabytes of keys while a
+//! validation pass runs), and the engine swapping kv v3 → v4 (a record gains a write counter) and
 //! rolling back v4 → v3, round after round. Every swap's pause is kept; at the end every
 //! acknowledged write must be in the table (lost = acknowledged keys missing). The memory is
 //! the peak RSS from just before a swap until its background conversion is done.
 
-use crate::pause::{filled, Size, VALUE_BYTES};
+use crate::pause::{filled, VALUE_BYTES};
+use crate::plan::Plan;
 use crate::stats::Summary;
 use anyhow::Context;
 use molt_abi::Request;
@@ -27,6 +29,8 @@ pub struct ChangeResult {
     pub rounds: usize,
     /// Writer threads.
     pub writers: usize,
+    /// The total write rate the writers were paced at, writes/s.
+    pub target_writes_per_s: f64,
     /// Acknowledged writes per second over the whole run.
     pub writes_per_s: f64,
     /// The upgrades' pauses, µs.
@@ -48,16 +52,16 @@ pub struct ChangeResult {
     pub extra_rss_kb_max: f64,
 }
 
-/// Runs `rounds` upgrades and rollbacks at `size` under `writers` writer threads.
+/// Runs the plan's upgrades and rollbacks at its size under its writers.
 pub fn run(
     kv_v3: &Path,
     kv_v4: &Path,
     run_dir: &Path,
-    size: &Size,
-    rounds: usize,
-    writers: usize,
+    plan: &Plan,
     mut tick: impl FnMut(),
 ) -> anyhow::Result<ChangeResult> {
+    let (size, rounds) = (&plan.change_size, plan.change_rounds);
+    let (writers, rate) = (plan.change_writers, plan.change_write_rate);
     let v3 = molt_tests::drive::load_file(kv_v3, run_dir, &Expect::any()).context("loading kv v3")?;
     let v4 = molt_tests::drive::load_file(kv_v4, run_dir, &Expect::any()).context("loading kv v4")?;
     let engine = filled(&v3, size)?;
@@ -74,7 +78,14 @@ pub fn run(
             s.spawn(move || {
                 let mut i = 0u64;
                 let value = [b'w'; 100];
+                let each = rate / writers as f64;
+                let begun = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
+                    // Write `i` is due at `i / each` seconds; ahead of that, wait.
+                    let due = Duration::from_secs_f64(i as f64 / each);
+                    if let Some(ahead) = due.checked_sub(begun.elapsed()) {
+                        std::thread::sleep(ahead);
+                    }
                     let path = format!("/kv/w{writer}-{i}");
                     let served = engine.handle(&Request::new("PUT", &path, "", &[], &value));
                     if served.response.status == 201 {
@@ -125,6 +136,7 @@ pub fn run(
         state_bytes,
         rounds,
         writers,
+        target_writes_per_s: rate,
         writes_per_s: acked as f64 / elapsed,
         upgrade_pause_us: Summary::of(&up),
         rollback_pause_us: Summary::of(&down),

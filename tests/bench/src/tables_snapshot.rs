@@ -33,6 +33,10 @@ pub struct StallResult {
     pub baseline_ms: f64,
     /// Calls timed while the snapshot was written.
     pub calls: u64,
+    /// kv v1 (bytes state) over HTTP: the longest request wait while snapshots ran under
+    /// load, ms (the serving measurement, `crate::stall`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<f64>,
 }
 
 /// Calls until `stop`, keeping the longest call.
@@ -114,5 +118,6 @@ pub fn run(kv_v3: &Path, work: &Path, size: &Size, mut tick: impl FnMut()) -> an
         tables: during,
         baseline_ms: baseline,
         calls,
+        bytes: None,
     })
 }

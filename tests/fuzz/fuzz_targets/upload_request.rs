@@ -9,11 +9,14 @@
 #![no_main]
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Request};
 use libfuzzer_sys::fuzz_target;
-use molt_supervisor::control::{router, ControlApi, Outcome, Status, UploadInfo};
+use molt_supervisor::control::{router, ControlApi, HandoffApi, Outcome, Status, UploadInfo};
+use molt_supervisor::handoff::wire::{AbsorbQuery, Absorbed, Begun, Done, HandoffInfo, Refused};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tower::ServiceExt;
 
 const TOKEN: &str = "s3cret-token";
@@ -80,6 +83,38 @@ fn upload_dir() -> &'static Path {
         };
         base.join(format!("molt-fuzz-upload-{}", std::process::id()))
     })
+}
+
+/// The handoff routes are not posted to by this target.
+impl HandoffApi for Recorder {
+    fn handoff_info(&self) -> HandoffInfo {
+        unreachable!("the fuzzer only posts uploads")
+    }
+    fn handoff_begin(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<u32>,
+        _: Duration,
+        _: Duration,
+    ) -> Result<Begun, Refused> {
+        unreachable!("the fuzzer only posts uploads")
+    }
+    fn handoff_state(&self, _: &str) -> Result<(String, u32, Bytes), Refused> {
+        unreachable!("the fuzzer only posts uploads")
+    }
+    fn handoff_commit(&self, _: &str) -> Result<Done, Refused> {
+        unreachable!("the fuzzer only posts uploads")
+    }
+    fn handoff_abort(&self, _: &str) -> Result<Done, Refused> {
+        unreachable!("the fuzzer only posts uploads")
+    }
+    fn absorb(&self, _: &str, _: &str, _: &str, _: u32, _: Vec<u8>) -> Result<Absorbed, Refused> {
+        unreachable!("the fuzzer only posts uploads")
+    }
+    fn absorb_query(&self, _: &str, _: bool) -> AbsorbQuery {
+        unreachable!("the fuzzer only posts uploads")
+    }
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {

@@ -252,8 +252,15 @@ fn an_orphan_snapshot_is_absorbed_once() {
     let (gone_env, gone) = serving("absorb-gone", "counter_v1", "1.0.0", &[]);
     post(&http, &a, "/incr", 2);
     post(&http, &gone, "/incr", 4);
-    assert!(gone.terminate().success(), "SIGTERM writes the last snapshot");
     let orphan = path(&gone_env.state);
+    let out = run(&["absorb", &orphan, "--to", &a.control_base()]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is not an orphan") && stderr.contains("in use by another supervisor"),
+        "{stderr}"
+    );
+    assert!(gone.terminate().success(), "SIGTERM writes the last snapshot");
 
     let out = run(&["absorb", &orphan, "--to", &a.control_base()]);
     let (stdout, stderr) = texts(&out);
@@ -398,4 +405,58 @@ fn a_receiver_killed_midway_leaves_its_state_and_the_departing_one_serves_again(
         "4",
         "the receiver's state is unchanged"
     );
+}
+
+#[test]
+fn a_sealed_handoff_whose_coordinator_is_gone_is_settled_by_the_departing_supervisor() {
+    let http = http();
+    let (_a_env, a) = serving("lease-a", "counter_v1", "1.0.0", &[]);
+    let (_b_env, b) = serving("lease-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &a, "/incr", 1);
+    post(&http, &b, "/incr", 5);
+    let (from, to) = (b.control(None), a.control(None));
+    let step = Duration::from_secs(10);
+    let lease = Duration::from_secs(1);
+    let wait_ready = |code: u16| {
+        let until = std::time::Instant::now() + Duration::from_secs(15);
+        while ready(&b) != code {
+            assert!(
+                std::time::Instant::now() < until,
+                "readyz never {code}:\n{}",
+                b.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // A coordinator that sealed b and vanished before the merge: b asks a, which never
+    // absorbed it (and now fences it); b serves again with its state.
+    from.handoff_begin("gone-1", to.base(), 1, Duration::ZERO, step, lease, step)
+        .expect("begin");
+    assert_eq!(ready(&b), 503);
+    wait_ready(200);
+    assert_eq!(incr(&http, &b, 1, "1.0.0"), 6);
+    let late = to.absorb("gone-1", "test", APP, 1, 6u64.to_le_bytes().to_vec(), step);
+    assert!(late.is_err(), "a fenced id is never applied: {late:?}");
+    assert_eq!(get(&http, &a, "/count").body, "1");
+
+    // One that vanished after the merge: b asks a, which holds the state; b commits.
+    let begun = from
+        .handoff_begin("gone-2", to.base(), 1, Duration::ZERO, step, lease, step)
+        .expect("begin");
+    let (_, schema, state) = from.handoff_state("gone-2", step).expect("state");
+    assert_eq!(begun.schema, schema);
+    to.absorb("gone-2", &b.control_base(), APP, schema, state, step)
+        .expect("absorb");
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while !b.log().contains("handoff committed") {
+        assert!(
+            std::time::Instant::now() < until,
+            "b never committed:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ready(&b), 503);
+    assert_eq!(get(&http, &a, "/count").body, "7", "merged once");
 }

@@ -176,3 +176,68 @@ fn http_sleeper(url: &str) -> String {
         .and_then(|r| r.text())
         .unwrap_or_else(|e| panic!("GET /sleep: {e}"))
 }
+
+/// Open file descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("listing /proc/PID/fd")
+        .count()
+}
+
+#[test]
+fn out_of_file_descriptors_the_supervisor_backs_off_and_serves_on() {
+    let env = Env::new("emfile");
+    env.push(&plugin("counter_v1"));
+    let molt = env.start(Vec::<String>::new());
+    molt.wait_for_version("1.0.0");
+    // A client connected before the descriptors run out keeps its connection.
+    let kept = http();
+    incr(&kept, &molt, 1, "1.0.0");
+
+    // Leave the supervisor a handful of descriptors more than it has open.
+    let limit = open_fds(molt.pid()) + 8;
+    let set = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &molt.pid().to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("running prlimit");
+    assert!(set.success(), "prlimit failed");
+
+    // Far more connections than it can accept: the rest wait in the backlog while accept
+    // fails with EMFILE.
+    let addr = molt
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let flood: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&addr).expect("connecting (the backlog takes it)"))
+        .collect();
+    let until = std::time::Instant::now() + SHOW_TIMEOUT;
+    while !molt.log().contains("cannot accept connections") {
+        assert!(
+            std::time::Instant::now() < until,
+            "no accept failure logged:\n{}",
+            molt.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The connection it already had is still served.
+    incr(&kept, &molt, 5, "1.0.0");
+
+    // Descriptors come back: the waiting connections are accepted and new clients served.
+    drop(flood);
+    let fresh = http();
+    let (total, _) = count(&fresh, &molt);
+    assert_eq!(total, 6, "{}", molt.log());
+    let log = molt.log();
+    assert_eq!(
+        log.matches("cannot accept connections").count(),
+        1,
+        "one warning per episode, not one per retry:\n{log}"
+    );
+    molt.terminate();
+}

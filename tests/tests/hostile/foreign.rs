@@ -125,3 +125,67 @@ fn an_elf_for_another_machine_gets_its_own_message() {
     still_serving(&molt, n);
     assert_eq!(case.trees(), before);
 }
+
+#[test]
+fn a_library_swapped_on_the_volume_while_it_is_checked_is_never_loaded() {
+    let case = Case::new("foreign-exact-bytes");
+    ok(&[
+        "push",
+        &lib("counter_v2"),
+        "--volume",
+        &path(&case.volume),
+        "--no-activate",
+    ]);
+    let (molt, n) = case.serving(case.opts(["--no-watch"]), 5);
+    let release = case.volume.join(APP).join("releases/2.0.0");
+    let library = release.join("libcounter_v2.so");
+    let good = std::fs::read(&library).unwrap();
+    let other = std::fs::read(plugin("counter_v1")).unwrap();
+    // A writer that swaps the library's bytes (by rename) every millisecond: v2's own bytes,
+    // then counter v1's, and so on.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let toggler = {
+        let (stop, library, release) = (stop.clone(), library.clone(), release.clone());
+        std::thread::spawn(move || {
+            let mut flip = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tmp = release.join(".swap");
+                std::fs::write(&tmp, if flip { &good } else { &other }).unwrap();
+                std::fs::rename(&tmp, &library).unwrap();
+                flip = !flip;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let client = molt.control(None);
+    let (mut swapped, mut refused) = (0, 0);
+    for _ in 0..12 {
+        match client.activate("2.0.0") {
+            Ok(_) => {
+                // It loaded: it must be v2's code (a v1 library would say 1.0.0 and be refused).
+                swapped += 1;
+                client.activate("1.0.0").expect("back to v1");
+            }
+            Err(e) => {
+                refused += 1;
+                let text = e.to_string();
+                // Refused by a sha256 check, on the volume's file or on the copy that would
+                // have been loaded; never by a descriptor that is not what was hashed.
+                assert!(text.contains("sha256"), "{text}");
+                assert!(
+                    !text.contains("version is 1.0.0"),
+                    "bytes other than the hashed ones were opened: {text}"
+                );
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    toggler.join().unwrap();
+    eprintln!(
+        "while the library was swapped every millisecond: {swapped} activations swapped, {refused} refused"
+    );
+    assert!(refused > 0, "the race never hit: {swapped} swapped");
+    let status = molt.status();
+    assert_eq!(status.version.as_deref(), Some("1.0.0"), "{status:?}");
+    still_serving(&molt, n);
+}

@@ -26,7 +26,7 @@ const PHASES: [&str; 7] = [
     "probation",
 ];
 /// The state preloaded before the first round: keys × value bytes.
-const PRELOAD: (u64, u64) = (6000, 1024);
+const PRELOAD: (u64, u64) = (4000, 1024);
 const PROBATION: Duration = Duration::from_millis(1500);
 /// How long a phase's start may take to show in the log.
 const LOG_TIMEOUT: Duration = Duration::from_secs(20);

@@ -69,8 +69,10 @@ impl ControlClient {
         self.call_json(self.http.get(&url).timeout(timeout), url)
     }
 
-    /// `POST /handoff/begin`: unready, seal, export. `timeout` must cover the unready wait and
-    /// the drain.
+    /// `POST /handoff/begin`: unready, seal, export; the departing supervisor settles the
+    /// handoff itself after `lease` without a commit or an abort. `timeout` must cover the
+    /// unready wait and the drain.
+    #[allow(clippy::too_many_arguments)]
     pub fn handoff_begin(
         &self,
         id: &str,
@@ -78,6 +80,7 @@ impl ControlClient {
         schema: u32,
         unready: Duration,
         drain: Duration,
+        lease: Duration,
         timeout: Duration,
     ) -> Result<Begun, CallError> {
         let url = format!("{}/handoff/begin", self.base);
@@ -87,6 +90,7 @@ impl ControlClient {
             ("schema", schema.to_string()),
             ("unready_ms", unready.as_millis().to_string()),
             ("drain_ms", drain.as_millis().to_string()),
+            ("lease_ms", lease.as_millis().to_string()),
         ];
         self.call_json(self.http.post(&url).query(&query).timeout(timeout), url)
     }
