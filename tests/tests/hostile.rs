@@ -114,11 +114,12 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
         for entry in std::fs::read_dir(&dir).expect("listing a directory").flatten() {
             let path = entry.path();
             let rel = path.strip_prefix(root).unwrap().display().to_string();
-            // Each supervisor's report of itself is rewritten on a heartbeat (see
-            // volume::SupervisorReport): it changes with time, not with what was refused.
-            if path.parent().and_then(|p| p.file_name()) == Some(std::ffi::OsStr::new("supervisors"))
-                && kind_is_file(&path)
-            {
+            // The lifecycle's own records: each supervisor's report of itself, rewritten on a
+            // heartbeat, and the verdicts, where a refused release is recorded as bad (see
+            // volume::SupervisorReport, volume::Verdict). They are meant to change.
+            let parent = path.parent().and_then(|p| p.file_name());
+            let record = parent.is_some_and(|p| p == "supervisors" || p == "verdicts");
+            if record && kind_is_file(&path) {
                 continue;
             }
             let meta = std::fs::symlink_metadata(&path).expect("stat");

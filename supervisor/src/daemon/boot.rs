@@ -9,12 +9,13 @@
 //!
 //! A library whose constructor or `create`/`import` kills the process (an `exit`, an abort, a
 //! segfault) would kill every restart the same way. So before loading, the supervisor writes
-//! a boot marker naming the version (and whether it is a start or a live swap) into its state
-//! directory, and removes it once the load and import returned. A marker left by a start names
-//! a release that killed the previous process while starting: it is recorded as bad and
-//! skipped, and a container restart recovers by itself. A marker left by a live swap is not
-//! proof (the process may have been killed from outside); the release is tried again at the
-//! next start, under a start marker.
+//! a boot marker naming the version into its state directory when it starts (not in a live
+//! swap), and removes it once the load and import returned. A marker found at start names a
+//! release that killed the previous process while starting: it is recorded as bad and
+//! skipped, and a container restart recovers by itself. A death in a live swap is no proof
+//! against the release (the process may have been killed from outside) and leaves no marker:
+//! if the release is what kills, `current` names it, and the next start, under a marker,
+//! shows it.
 
 use super::reconcile::{Change, UNREADABLE_CURRENT};
 use super::refused::Refused;
@@ -41,10 +42,9 @@ impl Drop for Marker {
 
 impl Supervisor {
     /// Writes the boot marker for `version` (see the module docs).
-    pub(super) fn boot_marker(&self, version: &str, at_boot: bool) -> Marker {
+    pub(super) fn boot_marker(&self, version: &str) -> Marker {
         let path = self.snapshots.dir().join(BOOT_MARKER);
-        let when = if at_boot { "boot" } else { "swap" };
-        let text = format!("{version}\n{}\n{when}\n", std::process::id());
+        let text = format!("{version}\n{}\nboot\n", std::process::id());
         match crate::volume::atomic_write(&path, text.as_bytes()) {
             Ok(()) => Marker(Some(path)),
             Err(e) => {

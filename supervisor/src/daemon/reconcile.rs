@@ -109,7 +109,10 @@ impl Supervisor {
     /// serves yet. A boot marker names the version while it loads and imports (see `boot.rs`).
     pub(super) fn change_to(&self, version: &str, why: Change) -> Result<Option<SwapReport>, Refused> {
         let from = self.running_version();
-        let marker = self.boot_marker(version, why == Change::Boot || self.engine.get().is_none());
+        // Only a start is marked: a death in a live swap proves nothing against the release (see
+        // `boot.rs`), and a swap writes nothing into the state directory.
+        let starting = why == Change::Boot || self.engine.get().is_none();
+        let marker = starting.then(|| self.boot_marker(version));
         let report = match self.engine.get() {
             Some(engine) => {
                 // A rollback to the version just replaced reuses it (no load); any other change,

@@ -90,8 +90,11 @@ impl Volume {
         self.write_verdict(app, version, Judgement::Good, by, reason)
     }
 
-    /// Records `version` as bad, with why.
+    /// Records `version` as bad, with why (not rewritten when it already says so).
     pub fn mark_bad(&self, app: &str, version: &str, by: &str, reason: &str) -> Result<(), VolumeError> {
+        if matches!(self.verdict(app, version), Ok(Some(v)) if v.is_bad() && v.reason == reason) {
+            return Ok(());
+        }
         self.write_verdict(app, version, Judgement::Bad, by, reason)
     }
 
