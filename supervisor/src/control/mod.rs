@@ -16,7 +16,7 @@
 //! in constant time; tokens shorter than 16 bytes are refused at start); the supervisor
 //! refuses to start on a non-loopback control address without one.
 //!
-//! Hostile clients cannot take it down (see [`serve`] and [`guard`]): the token is checked
+//! Hostile clients cannot take it down (see [`serve`] and `guard.rs`): the token is checked
 //! before any body byte is read; a `Content-Length` over the route's limit ([`MAX_UPLOAD`]
 //! for uploads, [`SMALL_BODY`] for the rest) is a 413 at once; uploads are streamed to a
 //! temporary directory on the volume, never held in memory; the listener serves at most
