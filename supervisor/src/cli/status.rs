@@ -93,5 +93,86 @@ pub fn render(s: &Status) -> String {
     if let Some(snap) = &s.last_snapshot {
         line("snapshot", format!("{} bytes at {}", snap.bytes, snap.at));
     }
+    if let Some(f) = &s.snapshot_failure {
+        line(
+            "snapshots",
+            format!(
+                "FAILING since {} ({} in a row): {}; changes since the last snapshot are only in memory",
+                f.since, f.consecutive, f.error
+            ),
+        );
+    }
+    if !s.libraries_left_mapped.is_empty() {
+        line("left mapped", s.libraries_left_mapped.join(", "));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::control::status::{Refusal, Status, SwapRecord};
+
+    #[test]
+    fn status_is_in_plain_words() {
+        let mut status = Status {
+            app: "counter".into(),
+            version: None,
+            state_schema: None,
+            pid: 7,
+            instance: "pod-0".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            uptime_s: 65,
+            ready: false,
+            swaps: 0,
+            last_swap: None,
+            desired: None,
+            last_refusal: None,
+            probation: None,
+            generations: vec![],
+            last_snapshot: None,
+            libraries_left_mapped: vec![],
+            snapshot_failure: None,
+        };
+        let text = render(&status);
+        assert!(
+            text.starts_with("counter: nothing serving, pid 7, instance pod-0, up 1m 5s"),
+            "{text}"
+        );
+        status.version = Some("2.0.0".into());
+        status.state_schema = Some(2);
+        status.desired = Some("2.0.0".into());
+        status.generations = vec!["1.0.0".into()];
+        status.last_swap = Some(SwapRecord {
+            from: Some("2.0.0".into()),
+            to: "3.0.0".into(),
+            pause_us: 355_774,
+            waited_for_snapshot_us: 0,
+            ok: false,
+            error: Some("refused".into()),
+            state_bytes: 0,
+            schema: None,
+            at: "2026-01-01T00:00:01Z".into(),
+        });
+        status.last_refusal = Some(Refusal {
+            release: "counter 3.0.0".into(),
+            step: "import".into(),
+            error: "import failed; counter 2.0.0 still serving".into(),
+            still_running: Some("counter 2.0.0".into()),
+            at: "2026-01-01T00:00:01Z".into(),
+        });
+        let text = render(&status);
+        for part in [
+            "counter 2.0.0 serving (state schema 2)",
+            "2.0.0 → 3.0.0 refused after a pause of 355774 µs",
+            "last refusal counter 3.0.0 at import",
+            "rollback to  1.0.0",
+        ] {
+            assert!(text.contains(part), "no {part:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains("Some(") && !text.contains("None"),
+            "debug text in:\n{text}"
+        );
+    }
 }

@@ -346,4 +346,6 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, VolumeError> {
 }
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
