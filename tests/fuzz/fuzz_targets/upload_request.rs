@@ -63,7 +63,7 @@ impl ControlApi for Recorder {
         // Refuse odd-sized bodies, so both answers of an upload are exercised.
         outcome(len % 2 == 0)
     }
-    fn activate(self: Arc<Self>, _: &str) -> Outcome {
+    fn activate(self: Arc<Self>, _: &str, _: bool) -> Outcome {
         unreachable!("the fuzzer only posts uploads")
     }
     fn rollback(self: Arc<Self>) -> Outcome {
