@@ -243,6 +243,8 @@ impl Front {
                 headers.append(name, value);
             }
         }
+        // No version (nothing serves yet): no header, rather than an empty one.
+        let version = version.filter(|v| !v.is_empty());
         if let Some(version) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
             headers.insert(VERSION_HEADER, version);
         }

@@ -16,8 +16,10 @@
 //! |---|---|
 //! | `counter_v1` | sample app: one counter, schema 1 |
 //! | `counter_v2` | sample app: per-key counters, schema 2; imports 1, exports 2 and 1 |
+//! | `counter_v3` | sample app: per-key counters with update counts, schema 3; imports 2 (not 1), exports 3 and 2 |
 //! | `kv_v1`, `kv_v2` | sample key-value app, two versions |
 //! | `kv_v3`, `kv_v4` | the key-value app on host-owned tables; v4 adds a write counter to each record |
+//! | `fixture_abort_import` | `2.0.0-abort-import`: its import hook aborts the process |
 //! | `fixture_panic_import` | `2.0.0-panic-import`: its import hook panics |
 //! | `fixture_error_import` | `2.0.0-error-import`: its import hook returns an error |
 //! | `fixture_hang_import` | `2.0.0-hang-import`: its import hook sleeps for an hour |

@@ -24,7 +24,14 @@
 //! - `tables`: kv v3 → v4 (a record schema change) and back under writes, 0 failed and 0
 //!   lost; the tables restored after a restart; a record the hook refuses named in the refusal;
 //! - `rolling`: `molt push --to … --to …` over two supervisors, and a release that fails
-//!   probation stopping it at the first.
+//!   probation stopping it at the first;
+//! - `confirmed`: `molt push/activate --volume` wait for the supervisors: a refusal exits 1,
+//!   puts `current` back and marks the release bad; no supervisor is said; concurrent
+//!   activations serialize;
+//! - `rollbacks`: v1 → v2 → v3, rollback, rollback = v1, by volume and by control;
+//! - `boot`: a restart after refused pushes serves the snapshot's release; a release that
+//!   kills the process on load is skipped on the next start;
+//! - `prune`: retention keeps what it must.
 //!
 //! Every test has its own directory and processes, and waits with deadlines.
 
@@ -37,8 +44,12 @@ use std::time::Duration;
 
 #[path = "daemon/authoring.rs"]
 mod authoring;
+#[path = "daemon/boot.rs"]
+mod boot;
 #[path = "daemon/cli.rs"]
 mod cli;
+#[path = "daemon/confirmed.rs"]
+mod confirmed;
 #[path = "daemon/control.rs"]
 mod control;
 #[path = "daemon/demo.rs"]
@@ -47,8 +58,12 @@ mod demo;
 mod handoff;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
+#[path = "daemon/prune.rs"]
+mod prune;
 #[path = "daemon/refusals.rs"]
 mod refusals;
+#[path = "daemon/rollbacks.rs"]
+mod rollbacks;
 #[path = "daemon/rolling.rs"]
 mod rolling;
 #[path = "daemon/serving.rs"]

@@ -1,7 +1,12 @@
-//! `molt activate VERSION` and `molt rollback`, on a volume or through a control API.
+//! `molt activate VERSION` and `molt rollback`, on a volume or through a control API. On a
+//! volume the change is confirmed (see `confirm.rs`); through a control API the supervisor
+//! answers for itself. Both rollbacks go to the same place: the version that served before on
+//! the supervisor, never forward, never to a release marked bad.
 
+use super::confirm::{self, Move, WaitArgs};
 use crate::control::ControlClient;
 use crate::volume::Volume;
+use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -21,6 +26,8 @@ pub struct Target {
     /// Bearer token for the control API.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 impl Target {
@@ -40,6 +47,9 @@ pub struct ActivateArgs {
     /// The version to make current.
     #[arg(id = "release", value_name = "VERSION")]
     version: String,
+    /// Activate it even if it is marked bad (clears the mark).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     target: Target,
 }
@@ -51,32 +61,127 @@ pub struct RollbackArgs {
     target: Target,
 }
 
+/// Prints a control API's answer; a refusal is an error (exit 1).
+fn answered(outcome: crate::control::Outcome) -> anyhow::Result<()> {
+    if outcome.ok {
+        println!("{}", outcome.message);
+        Ok(())
+    } else {
+        bail!("{}", outcome.message)
+    }
+}
+
 /// Makes a version current.
 pub fn activate(args: ActivateArgs) -> anyhow::Result<()> {
     if let Some(client) = args.target.client()? {
-        println!("{}", client.activate(&args.version)?.message);
-    } else if let Some((volume, app)) = args.target.volume() {
-        let a = volume.activate(app, &args.version)?;
-        match (a.changed, &a.previous) {
-            (false, _) => println!("{app} {} was already current", a.current),
-            (true, Some(prev)) => println!("{app}: current is now {} (previous: {prev})", a.current),
-            (true, None) => println!("{app}: current is now {}", a.current),
+        return answered(client.activate_with(&args.version, args.force)?);
+    }
+    let Some((volume, app)) = args.target.volume() else {
+        bail!("--volume needs --app");
+    };
+    refuse_bad(&volume, app, &args.version, args.force)?;
+    print(confirm::change(
+        &volume,
+        app,
+        &args.version,
+        Move::Activate,
+        args.target.wait.wait(),
+    )?);
+    Ok(())
+}
+
+/// Refuses a release marked bad unless `force`, which clears the mark.
+pub fn refuse_bad(volume: &Volume, app: &str, version: &str, force: bool) -> anyhow::Result<()> {
+    match volume.verdict(app, version)? {
+        Some(v) if v.is_bad() && !force => bail!(
+            "{app} {version} is marked bad ({}, by {} at {}): pass --force to activate it anyway",
+            v.reason,
+            v.by,
+            v.at
+        ),
+        Some(v) if v.is_bad() => {
+            volume.clear_verdict(app, version)?;
+            println!("{app} {version} was marked bad; --force: trying it again");
         }
+        _ => {}
     }
     Ok(())
 }
 
-/// Goes back to the previously active version.
+/// Goes back to the version that served before.
 pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     if let Some(client) = args.target.client()? {
-        println!("{}", client.rollback()?.message);
-    } else if let Some((volume, app)) = args.target.volume() {
-        let a = volume.rollback(app)?;
-        println!(
-            "{app}: rolled back to {} (previous: {})",
-            a.current,
-            a.previous.as_deref().unwrap_or("none")
-        );
+        return answered(client.rollback()?);
     }
+    let Some((volume, app)) = args.target.volume() else {
+        bail!("--volume needs --app");
+    };
+    let (target, next, whence) = rollback_target(&volume, app)?;
+    println!("rolling {app} back to {target} ({whence})");
+    print(confirm::change(
+        &volume,
+        app,
+        &target,
+        Move::Rollback { next },
+        args.target.wait.wait(),
+    )?);
     Ok(())
+}
+
+/// Where `molt rollback --volume` goes: what the live supervisors served before (they must
+/// agree), or with none live, the volume's `previous`; never a release marked bad.
+fn rollback_target(volume: &Volume, app: &str) -> anyhow::Result<(String, Option<String>, String)> {
+    let live = volume.live_supervisors(app)?;
+    let mut targets = Vec::new();
+    for s in &live {
+        let mut back = s
+            .history
+            .iter()
+            .rev()
+            .filter(|v| Some(*v) != s.running.as_ref() && !volume.is_bad(app, v))
+            .cloned();
+        targets.push((s, back.next(), back.next()));
+    }
+    if let Some((first, target, next)) = targets.first() {
+        if targets.iter().any(|(_, t, _)| t != target) {
+            let each: Vec<String> = targets
+                .iter()
+                .map(|(s, t, _)| {
+                    format!(
+                        "{} would go back to {}",
+                        s.instance,
+                        t.as_deref().unwrap_or("nothing")
+                    )
+                })
+                .collect();
+            bail!(
+                "rollback of {app} refused: the live supervisors served different versions before ({}); \
+                 roll each back through its control API",
+                each.join(", ")
+            );
+        }
+        let Some(target) = target else {
+            bail!(
+                "rollback of {app} refused: {} served no other good version before {}",
+                first.instance,
+                first.running.as_deref().unwrap_or("nothing")
+            );
+        };
+        return Ok((
+            target.clone(),
+            next.clone(),
+            "what the live supervisors served before".to_owned(),
+        ));
+    }
+    match volume.previous(app)? {
+        Some(p) if volume.is_bad(app, &p) => bail!("rollback of {app} refused: previous ({p}) is marked bad"),
+        Some(p) => Ok((p, None, "previous; no supervisor is live".to_owned())),
+        None => bail!("rollback of {app} refused: no supervisor is live and no previous version is recorded"),
+    }
+}
+
+fn print(lines: Vec<String>) {
+    for line in lines {
+        println!("{line}");
+    }
 }

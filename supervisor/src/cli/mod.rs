@@ -6,10 +6,13 @@
 mod absorb;
 mod activate;
 mod check;
+mod confirm;
 mod demo;
 mod handoff;
 mod keygen;
 mod new;
+mod preflight;
+mod prune;
 mod push;
 mod releases;
 mod run;
@@ -48,8 +51,10 @@ pub enum Command {
     Push(push::PushArgs),
     /// Make a published version the one that runs.
     Activate(activate::ActivateArgs),
-    /// Go back to the previously active version.
+    /// Go back to the version that served before (never forward, never to a bad release).
     Rollback(activate::RollbackArgs),
+    /// Remove old releases from a volume, keeping what is still needed.
+    Prune(prune::PruneArgs),
     /// List the releases on a volume.
     Releases(releases::ReleasesArgs),
     /// Show what a supervisor runs.
@@ -90,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Push(args) => push::run(args),
         Command::Activate(args) => activate::activate(args),
         Command::Rollback(args) => activate::rollback(args),
+        Command::Prune(args) => prune::run(args),
         Command::Releases(args) => releases::run(args),
         Command::Status(args) => status::run(args),
         Command::Keygen(args) => keygen::run(args),

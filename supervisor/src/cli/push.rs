@@ -1,5 +1,6 @@
 //! `molt push LIB`: publish a release onto a volume, or through control APIs (rolling).
 
+use super::confirm::{self, Move, WaitArgs};
 use crate::cli::check::inspect;
 use crate::control::{ControlClient, UploadInfo};
 use crate::signing::SecretKey;
@@ -36,15 +37,54 @@ pub struct PushArgs {
     /// How long to wait for each supervisor's probation to end.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     probation_timeout: std::time::Duration,
+    /// Activate the release even if it is marked bad (clears the mark).
+    #[arg(long)]
+    force: bool,
+    /// After a confirmed push to a volume, remove old releases beyond the newest N (see
+    /// `molt prune`).
+    #[arg(long, value_name = "N", requires = "volume")]
+    keep: Option<usize>,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+/// What a push onto a volume does after storing the release.
+#[derive(Debug, Clone)]
+pub struct VolumePush {
+    /// Make it current (confirmed unless `wait` is `None`).
+    pub activate: bool,
+    /// How long to wait for the supervisors; `None`: not at all.
+    pub wait: Option<std::time::Duration>,
+    /// Activate even a release marked bad.
+    pub force: bool,
+    /// Prune to the newest N releases after a confirmed activation.
+    pub keep: Option<usize>,
 }
 
 /// Publishes `library` onto `volume` (reading app, version and schema from the library itself)
-/// and activates it when asked, signed with `sign_key` when given; returns what happened,
-/// line by line.
+/// and activates it, confirmed, waiting up to a minute for the supervisors, signed with
+/// `sign_key` when given; returns what happened, line by line.
 pub fn to_volume(
     library: &Path,
     volume: &Volume,
     activate: bool,
+    sign_key: Option<&SecretKey>,
+) -> anyhow::Result<Vec<String>> {
+    let how = VolumePush {
+        activate,
+        wait: Some(std::time::Duration::from_secs(60)),
+        force: false,
+        keep: None,
+    };
+    to_volume_with(library, volume, &how, sign_key)
+}
+
+/// Publishes `library` onto `volume` (signed with `sign_key` when given), then does what `how`
+/// says: a confirmed activation (see `confirm.rs`) and retention.
+pub fn to_volume_with(
+    library: &Path,
+    volume: &Volume,
+    how: &VolumePush,
     sign_key: Option<&SecretKey>,
 ) -> anyhow::Result<Vec<String>> {
     let info = inspect(library)?;
@@ -60,18 +100,27 @@ pub fn to_volume(
         let (file, sha256) = sign::identity(library)?;
         push.signature = sign::envelope(sign_key, &push, &file, &sha256);
     }
-    let outcome = volume.push(library, &push, activate)?;
+    let outcome = volume.push(library, &push, false)?;
     let pushed = outcome.release();
     let mut lines = vec![match outcome {
         PushOutcome::Created(_) => format!("pushed {release} to {}", pushed.dir.display()),
         PushOutcome::AlreadyPresent(_) => format!("{release} is already on the volume (same sha256)"),
     }];
-    if let Some(activation) = &pushed.activation {
-        lines.push(match (&activation.previous, activation.changed) {
-            (_, false) => format!("{release} was already current"),
-            (Some(prev), true) => format!("activated {release} (previous: {prev})"),
-            (None, true) => format!("activated {release}"),
-        });
+    if !how.activate {
+        return Ok(lines);
+    }
+    let app = info.name.as_str();
+    super::activate::refuse_bad(volume, app, &info.version, how.force)?;
+    lines.extend(confirm::change(
+        volume,
+        app,
+        &info.version,
+        Move::Activate,
+        how.wait,
+    )?);
+    if let Some(keep) = how.keep {
+        let pruned = volume.prune(app, keep, std::time::Duration::from_secs(30))?;
+        lines.extend(super::prune::describe(app, keep, &pruned));
     }
     Ok(lines)
 }
@@ -86,12 +135,13 @@ pub fn run(args: PushArgs) -> anyhow::Result<()> {
         .to_owned();
     if let Some(volume) = &args.volume {
         let key = sign::read_key(args.sign_key.as_deref())?;
-        for line in to_volume(
-            &args.library,
-            &Volume::new(volume),
-            !args.no_activate,
-            key.as_ref(),
-        )? {
+        let how = VolumePush {
+            activate: !args.no_activate,
+            wait: args.wait.wait(),
+            force: args.force,
+            keep: args.keep,
+        };
+        for line in to_volume_with(&args.library, &Volume::new(volume), &how, key.as_ref())? {
             println!("{line}");
         }
         return Ok(());

@@ -1,8 +1,9 @@
-//! `molt releases`: what is on a volume, and which version is current.
+//! `molt releases`: what is on a volume, which version is current, which are known good or
+//! bad, and which supervisors run what.
 
 use crate::manifest::Manifest;
 use crate::signing::Envelope;
-use crate::volume::Volume;
+use crate::volume::{Judgement, Volume};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -31,12 +32,20 @@ fn signer(m: &Manifest) -> String {
     }
 }
 
-/// Lists the releases, marking `current` (`*`) and `previous` (`-`), with who signed each.
+/// Lists the releases, marking `current` (`*`) and `previous` (`-`), with who signed each and
+/// their verdicts (good, bad, untried).
 pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
     let volume = Volume::new(&args.volume);
-    let current = volume.current(&args.app)?;
-    let previous = volume.previous(&args.app)?;
+    let current = match volume.current(&args.app) {
+        Ok(current) => current,
+        Err(e) => {
+            println!("current is unusable: {e}");
+            None
+        }
+    };
+    let previous = volume.previous(&args.app).ok().flatten();
     let releases = volume.releases(&args.app)?;
+    let verdicts = volume.verdicts(&args.app)?;
     if releases.is_empty() {
         println!("no releases of {} on {}", args.app, args.volume.display());
     }
@@ -48,9 +57,14 @@ pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
         } else {
             " "
         };
+        let verdict = match verdicts.get(&r.version) {
+            Some(v) if v.judgement == Judgement::Good => "good".to_owned(),
+            Some(v) => format!("BAD ({}, by {})", v.reason, v.by),
+            None => "untried".to_owned(),
+        };
         match &r.manifest {
             Ok(m) => println!(
-                "{mark} {:<16} schema {:<3} abi {:<3} {} sha256:{} {}",
+                "{mark} {:<16} schema {:<3} abi {:<3} {} sha256:{} {}  {verdict}",
                 r.version,
                 m.state_schema,
                 m.abi,
@@ -60,6 +74,15 @@ pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
             ),
             Err(e) => println!("{mark} {:<16} BROKEN: {e}", r.version),
         }
+    }
+    for s in volume.live_supervisors(&args.app)? {
+        println!(
+            "supervisor {} (pid {} on {}) runs {}",
+            s.instance,
+            s.pid,
+            s.host,
+            s.running.as_deref().unwrap_or("nothing")
+        );
     }
     Ok(())
 }

@@ -28,8 +28,9 @@ pub trait ControlApi: super::HandoffApi + Send + Sync + 'static {
     /// `POST /releases`: store the uploaded library, streamed to `library`, as a release (not
     /// activated). The file is removed after this returns.
     fn upload(self: Arc<Self>, library: &Path, info: &UploadInfo) -> Outcome;
-    /// `POST /activate?version=V`: point `current` at `version` and swap to it.
-    fn activate(self: Arc<Self>, version: &str) -> Outcome;
+    /// `POST /activate?version=V[&force=true]`: point `current` at `version` and swap to it
+    /// (`force`: even a release marked bad).
+    fn activate(self: Arc<Self>, version: &str, force: bool) -> Outcome;
     /// `POST /rollback`: back to the version that served before.
     fn rollback(self: Arc<Self>) -> Outcome;
 }

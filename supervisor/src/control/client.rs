@@ -151,8 +151,19 @@ impl ControlClient {
 
     /// `POST /activate?version=V`: makes `version` current and swaps to it.
     pub fn activate(&self, version: &str) -> Result<Outcome, ClientError> {
+        self.activate_with(version, false)
+    }
+
+    /// `POST /activate?version=V&force=true` when `force`: even a release marked bad.
+    pub fn activate_with(&self, version: &str, force: bool) -> Result<Outcome, ClientError> {
         let url = format!("{}/activate", self.base);
-        self.mutate(self.http.post(&url).query(&[("version", version)]), url)
+        let force = if force { "true" } else { "false" };
+        self.mutate(
+            self.http
+                .post(&url)
+                .query(&[("version", version), ("force", force)]),
+            url,
+        )
     }
 
     /// `POST /rollback`: back to the previously active version.

@@ -7,8 +7,8 @@
 //! | `GET /status` | JSON [`Status`] |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //! | `POST /releases?app&version&schema&abi&file&sha256[&signature]` | body = the library: stores a release on the volume |
-//! | `POST /activate?version=V` | points `current` at V and swaps to it |
-//! | `POST /rollback` | back to the previously active version |
+//! | `POST /activate?version=V[&force=true]` | points `current` at V and swaps to it (`force`: even a release marked bad) |
+//! | `POST /rollback` | back to the version this supervisor served before |
 //! | `GET /handoff`, `POST /handoff/{begin,commit,abort}`, `GET /handoff/state` | the departing side of a handoff ([`handoff`]) |
 //! | `POST /absorb`, `POST /absorb/query` | the receiving side of a handoff |
 //!
@@ -16,7 +16,7 @@
 //! in constant time; tokens shorter than 16 bytes are refused at start); the supervisor
 //! refuses to start on a non-loopback control address without one.
 //!
-//! Hostile clients cannot take it down (see [`serve`] and [`guard`]): the token is checked
+//! Hostile clients cannot take it down (see [`serve`] and `guard.rs`): the token is checked
 //! before any body byte is read; a `Content-Length` over the route's limit ([`MAX_UPLOAD`]
 //! for uploads, [`SMALL_BODY`] for the rest) is a 413 at once; uploads are streamed to a
 //! temporary directory on the volume, never held in memory; the listener serves at most
@@ -130,10 +130,12 @@ async fn blocking(sup: Api, op: impl FnOnce(Api) -> Outcome + Send + 'static) ->
 #[derive(Debug, Deserialize)]
 struct ActivateQuery {
     version: String,
+    #[serde(default)]
+    force: bool,
 }
 
 async fn activate(State(sup): State<Api>, Query(q): Query<ActivateQuery>) -> Response {
-    blocking(sup, move |sup| sup.activate(&q.version)).await
+    blocking(sup, move |sup| sup.activate(&q.version, q.force)).await
 }
 
 async fn rollback(State(sup): State<Api>) -> Response {

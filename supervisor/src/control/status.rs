@@ -31,7 +31,8 @@ pub struct Status {
     pub last_refusal: Option<Refusal>,
     /// Probation of the last swapped-in version.
     pub probation: Option<Probation>,
-    /// Versions still loaded for fast rollback, newest first.
+    /// The versions this supervisor served before the running one, newest first: where its
+    /// rollbacks go, one step each.
     pub generations: Vec<String>,
     /// The last snapshot written, if any.
     pub last_snapshot: Option<SnapshotRecord>,

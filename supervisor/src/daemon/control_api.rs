@@ -39,8 +39,8 @@ impl ControlApi for Supervisor {
         Supervisor::upload(&self, library, info)
     }
 
-    fn activate(self: Arc<Self>, version: &str) -> Outcome {
-        Supervisor::activate(&self, version)
+    fn activate(self: Arc<Self>, version: &str, force: bool) -> Outcome {
+        Supervisor::activate(&self, version, force)
     }
 
     fn rollback(self: Arc<Self>) -> Outcome {

@@ -5,7 +5,6 @@
 
 use super::Supervisor;
 use crate::control::status::Probation;
-use crate::metrics::SwapResult;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +49,7 @@ pub(super) fn start(sup: Arc<Supervisor>, version: String) {
             match verdict {
                 Ok(()) if sup.swap_seq() == seq => {
                     tracing::info!(%version, "probation passed");
+                    sup.mark_good(&version, "passed probation");
                     sup.set_probation(Probation {
                         version,
                         state: "passed".to_owned(),
@@ -66,24 +66,26 @@ pub(super) fn start(sup: Arc<Supervisor>, version: String) {
 }
 
 impl Supervisor {
-    /// Rolls back because `version` failed probation (called by the probation watcher).
+    /// Rolls back because `version` failed probation (called by the probation watcher), and
+    /// records it as bad. The rollback is counted once, as `rolled_back`.
     pub(super) fn probation_failed(self: &Arc<Self>, version: &str, reason: String) {
         let _one_at_a_time = self.changing.lock();
         if self.running_version().as_deref() != Some(version) {
             return; // superseded meanwhile
         }
         tracing::error!(%version, %reason, "probation failed: rolling back");
-        let outcome = self.rollback_locked();
+        let app = &self.config.app;
+        if let Err(e) = self.volume.mark_bad(
+            app,
+            version,
+            &self.instance,
+            &format!("failed probation: {reason}"),
+        ) {
+            tracing::error!(error = %e, "cannot record {app} {version} as bad");
+        }
+        let outcome = self.rollback_locked(super::reconcile::Change::ProbationRollback);
         let state = if outcome.ok { "failed" } else { "failed_stuck" };
-        if outcome.ok {
-            if let Some(swap) = &outcome.swap {
-                self.metrics.record_swap(
-                    SwapResult::RolledBack,
-                    Some(std::time::Duration::from_micros(swap.pause_us)),
-                    Some(swap.state_bytes as usize),
-                );
-            }
-        } else {
+        if !outcome.ok {
             tracing::error!(%version, error = %outcome.message, "probation failed and the rollback was refused: the new version stays");
         }
         let reason = if outcome.ok {

@@ -1,63 +1,94 @@
-//! Refusals: a version change that did not happen, recorded for `/status`, logged and counted.
+//! Recording a refusal: a version change (or upload, or rollback) that did not happen is
+//! rendered to text once, here, then logged, counted, kept for `/status`, reported on the
+//! volume, and (when it is the release's fault) recorded as a bad release.
 
+use super::refused::Refused;
 use super::Supervisor;
 use crate::control::status::{now_rfc3339, Outcome, Refusal, SwapRecord};
-use crate::manifest::ManifestError;
+use crate::engine::Action;
 use crate::metrics::SwapResult;
-use crate::volume::VolumeError;
+use crate::volume::{now_ms, RefusalNote};
 
-/// A refused version change: what, at which check, why.
-pub(super) struct Refused {
-    pub(super) release: String,
-    pub(super) step: String,
-    pub(super) error: String,
+/// What was refused: a change of the running version, or a request that would have changed
+/// nothing that runs (an upload, a rollback with nowhere to go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusing {
+    /// A version change: the version is not retried until `current` names another.
+    Change,
+    /// A request: nothing is blocked, nothing is marked.
+    Request,
 }
 
 impl Supervisor {
+    /// Records the refusal of a change to `version` (see the module docs).
     pub(super) fn refuse(&self, version: &str, refused: Refused) -> Refusal {
+        self.refuse_as(Refusing::Change, version, refused)
+    }
+
+    pub(super) fn refuse_as(&self, what: Refusing, version: &str, refused: Refused) -> Refusal {
+        let app = &self.config.app;
         let still_running = self.running_id();
-        // Every refusal says what still runs (the engine's own errors already do).
-        let error = if refused.error.contains("still serving") || refused.error.contains("nothing is serving")
-        {
-            refused.error
-        } else {
+        let mut error = refused.to_string();
+        if !refused.names_what_serves() {
             match &still_running {
-                Some(id) => format!("{}; {id} still serving", refused.error),
-                None => format!("{}; nothing is serving", refused.error),
+                Some(id) => error.push_str(&format!("; {id} still serving")),
+                None => error.push_str("; nothing is serving"),
             }
-        };
+        }
+        let step = refused.step();
+        let pause_us = refused.pause_us();
         let refusal = Refusal {
-            release: refused.release,
-            step: refused.step,
-            error,
+            release: format!("{app} {version}"),
+            step: step.clone(),
+            error: error.clone(),
             still_running: still_running.clone(),
             at: now_rfc3339(),
         };
-        tracing::warn!(
-            release = %refusal.release, step = %refusal.step, error = %refusal.error,
-            still_running = still_running.as_deref().unwrap_or("nothing"), "release refused"
-        );
-        self.metrics.record_swap(SwapResult::Refused, None, None);
-        let mut rec = self.record.lock();
-        rec.refused = Some(version.to_owned());
-        rec.last_refusal = Some(refusal.clone());
-        // A refusal with no version (an unreadable `current`) is no swap attempt.
-        if self.engine.get().is_some() && !version.is_empty() {
-            rec.last_swap = Some(SwapRecord {
-                from: self.running_version(),
-                to: version.to_owned(),
-                pause_us: 0,
-                waited_for_snapshot_us: 0,
-                ok: false,
-                error: Some(refusal.error.clone()),
-                state_bytes: 0,
-                schema: None,
-                at: now_rfc3339(),
-            });
+        // The engine has logged its own refusals of swaps and rollbacks, with the pause.
+        let engine_logged = matches!(&refused, Refused::Engine(e) if e.action != Action::Start);
+        if !engine_logged {
+            tracing::warn!(
+                release = %refusal.release, step = %refusal.step, error = %refusal.error,
+                still_running = still_running.as_deref().unwrap_or("nothing"), "release refused"
+            );
         }
+        if what == Refusing::Change && refused.condemns_release() {
+            if let Err(e) = self.volume.mark_bad(app, version, &self.instance, &error) {
+                tracing::error!(error = %e, "cannot record {app} {version} as bad on the volume");
+            }
+        }
+        self.metrics.record_swap(SwapResult::Refused, None, None);
+        {
+            let mut rec = self.record.lock();
+            rec.last_refusal = Some(refusal.clone());
+            if what == Refusing::Change {
+                rec.refused = Some(version.to_owned());
+                rec.refused_note = Some(RefusalNote {
+                    version: version.to_owned(),
+                    step,
+                    error: error.clone(),
+                    at_ms: now_ms(),
+                });
+                if self.engine.get().is_some() && refused.is_swap_attempt() {
+                    rec.last_swap = Some(SwapRecord {
+                        from: self.running_version(),
+                        to: version.to_owned(),
+                        pause_us,
+                        waited_for_snapshot_us: 0,
+                        ok: false,
+                        error: Some(error),
+                        state_bytes: 0,
+                        schema: None,
+                        at: now_rfc3339(),
+                    });
+                }
+            }
+        }
+        self.publish();
         refusal
     }
 
+    /// The answer to a version change: what serves now, the swap it caused, or the refusal.
     pub(super) fn outcome(&self, ok: bool, message: String, refusal: Option<Refusal>) -> Outcome {
         let swap = if ok {
             self.record.lock().last_swap.clone().filter(|s| s.ok)
@@ -72,19 +103,10 @@ impl Supervisor {
             refusal,
         }
     }
-}
 
-/// The name of the check a volume error comes from, for `/status`.
-pub(super) fn volume_step(e: &VolumeError) -> &'static str {
-    match e {
-        VolumeError::Manifest { source, .. } => match source.as_ref() {
-            ManifestError::ChecksumMismatch { .. } => "sha256",
-            ManifestError::LibraryMissing { .. } => "library",
-            _ => "manifest",
-        },
-        VolumeError::NotFound { .. } => "release",
-        VolumeError::Immutable { .. } => "immutable",
-        VolumeError::Signature(_) => "signature",
-        _ => "volume",
+    /// A refused change as an [`Outcome`].
+    pub(super) fn refused_outcome(&self, version: &str, refused: Refused) -> Outcome {
+        let refusal = self.refuse(version, refused);
+        self.outcome(false, refusal.error.clone(), Some(refusal))
     }
 }

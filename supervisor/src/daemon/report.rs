@@ -146,7 +146,6 @@ impl Supervisor {
 
     /// What `/status` shows.
     pub fn status(&self) -> Status {
-        let engine = self.engine.get();
         let rec = self.record.lock();
         Status {
             app: self.config.app.clone(),
@@ -162,9 +161,7 @@ impl Supervisor {
             desired: self.volume.current(&self.config.app).ok().flatten(),
             last_refusal: rec.last_refusal.clone(),
             probation: rec.probation.clone(),
-            generations: engine
-                .map(|e| e.generations().iter().map(|p| p.info().version.clone()).collect())
-                .unwrap_or_default(),
+            generations: rec.history.iter().rev().cloned().collect(),
             last_snapshot: rec.last_snapshot.clone(),
             snapshot_failure: rec.snapshot_failure.clone(),
             libraries_left_mapped: crate::loader::left_mapped()

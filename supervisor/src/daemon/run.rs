@@ -13,6 +13,16 @@ use tokio::sync::mpsc;
 
 /// Runs a supervisor until `shutdown` completes; then drains, snapshots and returns.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    // Polled once now, so that signal handlers it installs on its first poll (see
+    // `shutdown_signal`) are in place before anyone learns where we listen: a SIGTERM sent
+    // right after the address file appears must drain and snapshot, not kill the process.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut signalled = false;
+    std::future::poll_fn(|cx| {
+        signalled = shutdown.as_mut().poll(cx).is_ready();
+        std::task::Poll::Ready(())
+    })
+    .await;
     if !config.control.ip().is_loopback() && config.token.is_none() {
         return Err(DaemonError::ControlWithoutToken { addr: config.control });
     }
@@ -79,6 +89,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
         }
     });
+    // This supervisor's report on the volume, kept fresh (see `presence.rs`).
+    let heartbeat = tokio::spawn({
+        let sup = Arc::clone(&sup);
+        async move {
+            let mut tick = tokio::time::interval(super::HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let sup = Arc::clone(&sup);
+                let _ = tokio::task::spawn_blocking(move || sup.publish()).await;
+            }
+        }
+    });
     let snapshotter = (!config.snapshot_interval.is_zero()).then(|| {
         let sup = Arc::clone(&sup);
         let every = config.snapshot_interval;
@@ -142,7 +165,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         )
     });
 
-    shutdown.await;
+    if !signalled {
+        shutdown.await;
+    }
     if let Some(target) = config.handoff_on_stop.clone() {
         // Before anything stops: the handoff needs the traffic front (to drain it) and the
         // control API (the coordinator talks to it like any other).
@@ -168,6 +193,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         .await
         .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
     let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
+    heartbeat.abort();
+    let last = Arc::clone(&sup);
+    let _ = tokio::task::spawn_blocking(move || last.withdraw()).await;
     match saved {
         Ok(Some(path)) => tracing::info!(snapshot = %path.display(), "final snapshot written"),
         Ok(None) => tracing::info!("no version ran: no snapshot to write"),

@@ -10,7 +10,7 @@ use crate::engine::{Engine, State};
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
 use crate::tables::TableStore;
-use crate::volume::Volume;
+use crate::volume::{RefusalNote, Volume};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -39,6 +39,14 @@ pub struct Supervisor {
     pub(super) swap_seq: AtomicU64,
     pub(super) started: SystemTime,
     pub(super) started_at: Instant,
+    /// When it started, in milliseconds since the Unix epoch (for its volume report).
+    pub(super) started_ms: u64,
+    /// The host name, for its volume report.
+    pub(super) host: String,
+    /// One writer of this supervisor's volume report at a time.
+    pub(super) publishing: Mutex<()>,
+    /// Set once the report is marked stopped: nothing writes it again.
+    pub(super) withdrawn: std::sync::atomic::AtomicBool,
     /// This supervisor's part in handoffs: its own state's phase, the ids it absorbed.
     pub(super) handoffs: super::handoff::Handoffs,
 }
@@ -61,6 +69,13 @@ pub(super) struct Record {
     /// The desired version last refused: not retried until `current` names another, or an
     /// operator asks again through the control API.
     pub(super) refused: Option<String>,
+    /// The last refused change, as the volume report carries it.
+    pub(super) refused_note: Option<RefusalNote>,
+    /// The versions this supervisor served before the running one, oldest first (see
+    /// `reconcile.rs`); read back from its volume report after a restart.
+    pub(super) history: Vec<String>,
+    /// What the previous process of this instance ran, until the first version starts.
+    pub(super) ran_before_restart: Option<String>,
 }
 
 /// A snapshot's state: the bytes, and the tables when it has them.
@@ -93,6 +108,13 @@ impl Supervisor {
         let (run_dir, _run_dir_lock) = super::leftovers::claim_run_dir(&run_parent)?;
         let snapshots = SnapshotStore::new(&state_dir);
         super::leftovers::clean(&volume, &config.app, &snapshots, &run_parent);
+        // What this instance ran before a restart, and where its rollbacks went.
+        let earlier = volume.report(&config.app, &instance);
+        let record = Record {
+            history: earlier.as_ref().map(|r| r.history.clone()).unwrap_or_default(),
+            ran_before_restart: earlier.and_then(|r| r.running),
+            ..Record::default()
+        };
         let inspector = crate::inspect::Inspector::current()
             .map_err(|source| super::error::io("finding the molt binary (for inspecting uploads)", source))?
             .with_deadline(config.inspect_timeout);
@@ -106,11 +128,15 @@ impl Supervisor {
             run_dir,
             engine: OnceLock::new(),
             metrics: Arc::new(Metrics::new()),
-            record: Mutex::new(Record::default()),
+            record: Mutex::new(record),
             changing: Mutex::new(()),
             swap_seq: AtomicU64::new(0),
             started: SystemTime::now(),
             started_at: Instant::now(),
+            started_ms: crate::volume::now_ms(),
+            host: crate::volume::host_name(),
+            publishing: Mutex::new(()),
+            withdrawn: std::sync::atomic::AtomicBool::new(false),
             handoffs: Default::default(),
             config,
         };
@@ -118,6 +144,7 @@ impl Supervisor {
         if let Err(e) = sup.lock.record_holder() {
             tracing::warn!(lock = %sup.lock.path().display(), error = %e, "cannot write who holds the state directory's lock");
         }
+        sup.recover_from_crash();
         Ok(Arc::new(sup))
     }
 

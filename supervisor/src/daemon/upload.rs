@@ -1,10 +1,11 @@
 //! `POST /releases`: an uploaded library becomes a release on the volume.
 
-use super::refusal::{volume_step, Refused};
+use super::refusal::Refusing;
+use super::refused::Refused;
 use super::Supervisor;
 use crate::control::{Outcome, UploadInfo};
 use crate::loader::Expect;
-use crate::volume::PushOutcome;
+use crate::volume::{PushOutcome, VolumeError};
 
 impl Supervisor {
     /// Stores an uploaded library (streamed to `library`, a temporary file on the volume) as
@@ -13,57 +14,44 @@ impl Supervisor {
     /// stored, not run), say it is what the upload claims, before anything is written.
     pub fn upload(&self, library: &std::path::Path, info: &UploadInfo) -> Outcome {
         // Names from the query are untrusted: escaped and cut in every message.
-        let release = format!(
-            "{} {}",
-            crate::untrusted::excerpt(info.app.as_bytes(), 64),
-            crate::untrusted::excerpt(info.version.as_bytes(), 64)
-        );
+        let version = crate::untrusted::excerpt(info.version.as_bytes(), 64);
+        let release = format!("{} {version}", crate::untrusted::excerpt(info.app.as_bytes(), 64));
         tracing::trace!(target: "molt::phase", step = "upload", %release, "push");
-        let refuse = |step: &str, error: String| {
-            let refusal = self.refuse(
-                &info.version,
-                Refused {
-                    release: release.clone(),
-                    step: step.to_owned(),
-                    error,
-                },
-            );
-            // An upload does not change what is desired: do not block a later activation.
-            self.record.lock().refused = None;
+        let refuse = |refused: Refused| {
+            // An upload does not change what is desired: it blocks no later activation and
+            // marks nothing bad.
+            let refusal = self.refuse_as(Refusing::Request, &version, refused);
             self.outcome(false, refusal.error.clone(), Some(refusal))
         };
         if info.app != self.config.app {
-            return refuse(
-                "app",
-                format!(
-                    "release {release}: this supervisor runs app {:?}",
-                    self.config.app
-                ),
-            );
+            return refuse(Refused::WrongApp {
+                release,
+                app: self.config.app.clone(),
+            });
         }
         let sha = match crate::manifest::sha256_file(library) {
             Ok(sha) => sha,
-            Err(e) => {
-                return refuse(
-                    "upload",
-                    format!("release {release}: cannot read the upload: {e}"),
-                )
+            Err(source) => {
+                return refuse(Refused::UploadIo {
+                    release,
+                    what: "cannot read the upload".to_owned(),
+                    source,
+                })
             }
         };
         if sha != info.sha256 {
-            return refuse(
-                "sha256",
-                format!(
-                    "release {release}: upload sha256 {sha}, announced {}",
-                    info.sha256
-                ),
-            );
+            return refuse(Refused::UploadDigest {
+                release,
+                got: sha,
+                announced: info.sha256.clone(),
+            });
         }
         if let Err(reason) = crate::manifest::check_component(&info.file) {
-            return refuse(
-                "manifest",
-                format!("release {release}: library file name {:?}: {reason}", info.file),
-            );
+            return refuse(Refused::UploadName {
+                release,
+                file: info.file.clone(),
+                reason,
+            });
         }
         // The signature before anything is written or loaded (see crate::signing).
         let push = info.release_info();
@@ -72,7 +60,7 @@ impl Supervisor {
             .trust()
             .check(&push.manifest(&info.file, &info.sha256))
         {
-            return refuse("signature", e.to_string());
+            return refuse(Refused::Volume(VolumeError::Signature(e)));
         }
         let expect = Expect {
             name: Some(info.app.clone()),
@@ -82,8 +70,8 @@ impl Supervisor {
         };
         // Only stored, not run: opened in a child process, so a constructor that exits,
         // crashes or hangs is a refusal, not an outage.
-        if let Err(e) = self.inspector.inspect(library, self.run_dir.path(), &expect) {
-            return refuse("load", format!("release {release}: {e}"));
+        if let Err(source) = self.inspector.inspect(library, self.run_dir.path(), &expect) {
+            return refuse(Refused::Inspect { release, source });
         }
         match self.volume.push(library, &push, false) {
             Ok(outcome) => {
@@ -93,7 +81,7 @@ impl Supervisor {
                 };
                 self.outcome(true, format!("release {release} {how}"), None)
             }
-            Err(e) => refuse(volume_step(&e), e.to_string()),
+            Err(e) => refuse(e.into()),
         }
     }
 }

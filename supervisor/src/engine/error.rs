@@ -203,6 +203,9 @@ pub struct SwapError {
     pub cause: Cause,
     /// The release still serving, unchanged, with its state (`None`: nothing runs yet).
     pub serving: Option<String>,
+    /// How many microseconds traffic was paused before the refusal (zero when it was refused
+    /// before the pause, at stage).
+    pub pause_us: u64,
 }
 
 fn serving_text(serving: &Option<String>) -> String {

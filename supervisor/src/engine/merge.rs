@@ -70,14 +70,16 @@ impl Engine {
         let plugin = self.active();
         let started = Instant::now();
         let fail = |step, cause| {
+            let pause_us = started.elapsed().as_micros() as u64;
             let err = SwapError {
                 action: Action::Merge,
                 release: plugin.id().to_owned(),
                 step,
                 cause,
                 serving: Some(plugin.id().to_owned()),
+                pause_us,
             };
-            tracing::warn!(error = %err, pause_us = started.elapsed().as_micros() as u64, "merge refused");
+            tracing::warn!(error = %err, pause_us, "merge refused");
             err
         };
         let info = plugin.info();
@@ -181,6 +183,7 @@ impl Engine {
             step,
             cause,
             serving: Some(plugin.id().to_owned()),
+            pause_us: 0,
         };
         if !plugin.info().exports.contains(&schema) {
             let cause = Cause::NoSharedSchema {

@@ -160,6 +160,7 @@ impl Engine {
             step,
             cause,
             serving: None,
+            pause_us: 0,
         };
         let timeout = config.hook_timeout;
         let step = if initial.is_some() {

@@ -66,6 +66,7 @@ impl Engine {
                 step: Step::Export,
                 cause,
                 serving: Some(plugin.id().to_owned()),
+                pause_us: 0,
             }),
         }
     }

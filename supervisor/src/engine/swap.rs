@@ -83,6 +83,7 @@ impl Engine {
                 step: Step::Stage,
                 cause: Cause::NoPrevious,
                 serving: Some(self.active().id().to_owned()),
+                pause_us: 0,
             };
             tracing::warn!(action = ?Action::Rollback, error = %err, "refused");
             return Err(err);
@@ -104,14 +105,15 @@ impl Engine {
         let timeline = Timeline::start();
         let running = self.active();
         let fail = |step, cause| {
+            let pause_us = timeline.pause().as_micros() as u64;
             let err = SwapError {
                 action,
                 release: target.id().to_owned(),
                 step,
                 cause,
                 serving: Some(running.id().to_owned()),
+                pause_us,
             };
-            let pause_us = timeline.pause().as_micros() as u64;
             tracing::warn!(action = ?action, pause_us, error = %err, "refused");
             err
         };

@@ -143,7 +143,8 @@ pub fn precheck(file: &File) -> Result<ElfFacts, ElfError> {
     check(&cache, len)
 }
 
-/// [`precheck`] of a library's bytes held in memory (the fuzz target's way in).
+/// The ELF pre-check (as `precheck` does it on a file) of a library's bytes held in memory
+/// (the fuzz target's way in).
 pub fn precheck_bytes(bytes: &[u8]) -> Result<ElfFacts, ElfError> {
     check(bytes, bytes.len() as u64)
 }

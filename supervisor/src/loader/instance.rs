@@ -204,10 +204,10 @@ impl Instance {
             });
         };
         let mut err = OwnedBuf::EMPTY;
-        // SAFETY: `merge` comes from this plugin's descriptor (zero, so `None`, when its
-        // descriptor ends before the field), `app` is alive and built by this plugin, whose library `self.plugin`
-        // keeps mapped; `&mut self` makes this the only call on it (MergeFn's contract);
-        // `state` is borrowed for the call; `err` is our local, valid for writes.
+        // `merge` comes from this plugin's descriptor (zero, so `None`, when its descriptor
+        // ends before the field); `state` is borrowed for the call; `err` is our local.
+        // SAFETY: `app` is alive and built by this plugin, whose library `self.plugin` keeps
+        // mapped; `&mut self` makes this the only call on it (MergeFn's contract).
         let status = unsafe { merge(self.app.as_ptr(), schema, Bytes::new(state), &mut err) };
         if status != STATUS_OK {
             return Err(failure(&self.plugin, Hook::Merge, status, err));

@@ -264,10 +264,10 @@ impl Plugin {
             library: library.to_owned(),
             source,
         })?;
-        // SAFETY: opening a library runs its initialisers. The copy is a file no one else
-        // writes (a fresh name in our run directory, mode 0500), whose bytes are the ones just
-        // hashed, checked above to be a shared object for this machine that does not map past
-        // its end and exports the entry symbol as a function; its code is trusted as the
+        // The copy is a file no one else writes (a fresh name in our run directory, mode 0500),
+        // whose bytes are the ones just hashed, checked above to be a shared object for this
+        // machine that does not map past its end and exports the entry symbol as a function.
+        // SAFETY: opening a library runs its initialisers; this copy's code is trusted as the
         // release it belongs to (`load`'s contract, module docs "Trust").
         let lib = unsafe { Library::open(Some(copy.path()), RTLD_NOW | RTLD_LOCAL) }.map_err(|source| {
             LoadError::Open {
@@ -285,9 +285,9 @@ impl Plugin {
         } else {
             entry_name.push(0);
         }
+        // The symbol is dereferenced to a plain pointer used only below, while `lib` is alive.
         // SAFETY: `EntryFn` is the type `export_app!` gives the entry symbol, which the
-        // pre-check found to be a function. The symbol is dereferenced to a plain pointer used
-        // only below, while `lib` is alive.
+        // pre-check found to be a function.
         let entry: EntryFn =
             *unsafe { lib.get::<EntryFn>(&entry_name) }.map_err(|source| LoadError::MissingSymbol {
                 library: library.to_owned(),

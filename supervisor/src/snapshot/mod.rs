@@ -4,20 +4,22 @@
 //! (`<volume>/<app>/state/<instance>/`, see [`crate::volume::Volume::state_dir`]). Files:
 //! ```text
 //! snapshot-<unix_ms>-<seq>.molt                a snapshot (format: see below)
-//! snapshot-<unix_ms>-<seq>.molt.corrupt-<ms>   a corrupt snapshot, set aside by `latest()`
+//! snapshot-<unix_ms>-<seq>.molt.corrupt-<ms>   a corrupt snapshot, set aside by `set_aside()`
 //! .snapshot-<...>.molt.tmp-XXXXXX              a write cut off half way: never read
+//! molt.lock                                    the running supervisor's lock ([`StateLock`])
 //! ```
 //! - [`SnapshotStore::write`] writes atomically (temp file, fsync, rename, fsync the
 //!   directory), names the file after the time of writing (never earlier than the newest
 //!   snapshot, so a clock stepping back cannot hide it), and prunes all but the newest
 //!   [`SnapshotStore::keep`] snapshots. One writer per state directory.
-//! - [`SnapshotStore::latest`] reads the newest snapshot and checks it. A corrupt one (bad
-//!   magic, unsupported format, truncated, bad header, checksum mismatch, trailing bytes) is
-//!   **renamed aside** to `<name>.corrupt-<unix_ms>` (never deleted, never overwritten, never
-//!   counted or pruned) and returned as [`SnapshotError::Corrupt`], naming the file, the failed
-//!   check and where it went. The caller decides: fail start-up loudly, or (with
-//!   `--discard-corrupt-state`) call `latest()` again, which then reads the next-older snapshot
-//!   (which may be corrupt in turn) or finds none.
+//! - [`SnapshotStore::latest`] reads the newest snapshot (as an untrusted file: a regular
+//!   file, see [`crate::untrusted`]) and checks it. A corrupt one (bad magic, unsupported
+//!   format, truncated, bad header, checksum mismatch, trailing bytes) is returned as
+//!   [`SnapshotError::Corrupt`], naming the file and the failed check, and **left in place**:
+//!   every later call refuses it again, so no start serves an older snapshot silently. Only
+//!   [`SnapshotStore::set_aside`] (the daemon, told `--discard-corrupt-state`) renames it to
+//!   `<name>.corrupt-<unix_ms>` (never deleted, never overwritten, never counted or pruned);
+//!   `latest()` then reads the next-older snapshot (which may be corrupt in turn) or none.
 //!
 //! The format (see [`FORMAT_VERSION`]):
 //! ```text

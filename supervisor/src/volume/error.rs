@@ -117,4 +117,17 @@ pub enum VolumeError {
         /// The check that failed.
         reason: String,
     },
+    /// Another writer holds the app's lock.
+    #[error(
+        "app {app}: another writer holds {path} (a push, activation or rollback in progress); \
+         waited {waited:?}: nothing was changed"
+    )]
+    Locked {
+        /// The app.
+        app: String,
+        /// The lock file.
+        path: PathBuf,
+        /// How long this writer waited.
+        waited: std::time::Duration,
+    },
 }

@@ -110,6 +110,29 @@ pub fn list_dir(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// Reads a small regular file as text (lossy UTF-8), at most `limit` bytes: a FIFO, a device
+/// or a directory in its place is an error, not a hang.
+pub fn read_small(path: &Path, limit: u64) -> io::Result<String> {
+    use std::io::Read;
+    // Looked at before opening: opening a FIFO for reading would wait for a writer.
+    if !std::fs::symlink_metadata(path)?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let file = File::open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

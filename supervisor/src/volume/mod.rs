@@ -1,12 +1,15 @@
-//! The release volume: releases, the `current` / `previous` pointers, atomic pushes.
+//! The release volume: releases, the `current` / `previous` pointers, atomic pushes, and
+//! the lifecycle records: verdicts, supervisor reports, the writer lock, retention.
 //!
 //! ```text
 //! <volume>/<app>/releases/<version>/release.toml   the manifest (see crate::manifest)
 //! <volume>/<app>/releases/<version>/<library>      the library, under its original file name
 //! <volume>/<app>/releases/.tmp-XXXXXX/             a push in progress (or cut off): never listed
 //! <volume>/<app>/current                           the version that should run ("1.2.0\n")
-//! <volume>/<app>/previous                          the version active before `current`:
-//!                                                  where `molt rollback --volume` goes back to
+//! <volume>/<app>/previous                          where a rollback goes next (never a bad release)
+//! <volume>/<app>/verdicts/<version>                good or bad, why, by whom (JSON)
+//! <volume>/<app>/supervisors/<instance>.json       each supervisor's report of itself (JSON)
+//! <volume>/<app>/.lock                             the writer lock of `current` and `previous`
 //! <volume>/<app>/state/<instance>/                 state snapshots of one supervisor instance
 //! ```
 //! - **Releases are immutable.** [`Volume::push`] builds a release in a `.tmp-*` directory on
@@ -15,26 +18,37 @@
 //!   which no listing shows and nothing loads ([`Volume::clean_stale_temp`] removes it once
 //!   its writer's lock is gone).
 //! - **Pointers move only to verified releases.** [`Volume::activate`] hashes the release's
-//!   library before it writes `previous` and then `current`, each by [`atomic_write`].
+//!   library before it writes `previous` and then `current`, each by [`atomic_write`]. A
+//!   pointer that is not a regular file, is too long, or holds anything but one valid version
+//!   is a [`VolumeError::BadPointer`], never taken for "no version".
+//! - **One writer at a time.** Everything that moves the pointers holds [`Volume::lock_app`].
+//! - **Known good and bad** releases ([`Verdict`]), **supervisor reports**
+//!   ([`SupervisorReport`]) and **retention** ([`Volume::prune`]) live in their own files.
 //! - App names, versions and instance names must pass [`check_component`]; every operation
 //!   that touches the disk checks them, so no name can escape the volume.
-//! - Pointer updates are last-writer-wins: the volume takes no lock, so concurrent
-//!   activations of one app by several writers should be avoided.
 
 mod error;
 mod fsutil;
+mod lock;
 mod order;
 mod pointer;
+mod presence;
+mod prune;
 mod push;
+mod verdict;
 
 pub use error::VolumeError;
 pub use fsutil::{
-    atomic_write, atomic_write_with, fsync_dir, hold, list_dir as list_dir_entries, remove_if_abandoned,
-    ABANDONED_AFTER,
+    atomic_write, atomic_write_with, fsync_dir, hold, list_dir as list_dir_entries, read_small,
+    remove_if_abandoned, ABANDONED_AFTER,
 };
+pub use lock::{AppLock, LOCK_FILE};
 pub use order::compare_versions;
 pub use pointer::Activation;
+pub use presence::{now_ms, RefusalNote, SupervisorReport, SUPERVISORS_DIR};
+pub use prune::Pruned;
 pub use push::{PushOutcome, PushedRelease, ReleaseInfo};
+pub use verdict::{Judgement, Verdict, VERDICTS_DIR};
 
 use crate::manifest::{check_component, Manifest, ManifestError};
 use crate::signing::TrustedKeys;
@@ -283,12 +297,7 @@ impl Volume {
 /// `/proc/sys/kernel/hostname` or else `$HOSTNAME`, made a safe path component; `default` if
 /// neither gives one.
 pub fn default_instance_name() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().map(|s| s.trim().to_string()))
-        .unwrap_or_default();
+    let raw = host_name();
     let mut name: String = raw
         .chars()
         .map(|c| {
@@ -306,6 +315,16 @@ pub fn default_instance_name() -> String {
     } else {
         name
     }
+}
+
+/// The host name, from `/proc/sys/kernel/hostname` or else `$HOSTNAME` (empty if neither).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_default()
 }
 
 /// Checks a name used as a path component, as a [`VolumeError::InvalidName`].
@@ -326,5 +345,7 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, VolumeError> {
     })
 }
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

@@ -54,8 +54,13 @@ impl Volume {
                 changed: false,
             });
         }
-        if let Some(old) = &old {
-            write_pointer(&self.previous_path(app), old)?;
+        // A bad release never becomes `previous`: rollback must not lead back to it.
+        match &old {
+            Some(old) if self.is_bad(app, old) => {
+                tracing::info!(app, version = %old, "not recording a bad release as previous")
+            }
+            Some(old) => write_pointer(&self.previous_path(app), old)?,
+            None => {}
         }
         write_pointer(&self.current_path(app), version)?;
         tracing::info!(
@@ -67,10 +72,50 @@ impl Volume {
         );
         Ok(Activation {
             app: app.into(),
-            previous: old,
+            previous: self.previous(app).ok().flatten(),
             current: version.into(),
             changed: true,
         })
+    }
+
+    /// Puts `current` and `previous` back to what they held before a change that was refused
+    /// (`None` removes a pointer). Writes `previous` first, then `current`.
+    pub fn restore_pointers(
+        &self,
+        app: &str,
+        current: Option<&str>,
+        previous: Option<&str>,
+    ) -> Result<(), VolumeError> {
+        check_name("app", app)?;
+        for (path, value) in [
+            (self.previous_path(app), previous),
+            (self.current_path(app), current),
+        ] {
+            match value {
+                Some(v) => {
+                    check_name("version", v)?;
+                    write_pointer(&path, v)?
+                }
+                None => match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(VolumeError::Io {
+                            action: "remove pointer",
+                            path,
+                            source,
+                        })
+                    }
+                },
+            }
+        }
+        tracing::info!(
+            app,
+            current = current.unwrap_or("none"),
+            previous = previous.unwrap_or("none"),
+            "pointers restored"
+        );
+        Ok(())
     }
 
     /// Activates the `previous` version, so `current` and `previous` swap places. Refused

@@ -37,8 +37,8 @@ fn outcome(ok: bool) -> Outcome {
 }
 
 impl ControlApi for Recorder {
-    fn is_ready(&self) -> bool {
-        true
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
     }
     fn status(&self) -> Status {
         unreachable!("the fuzzer only posts uploads")
@@ -95,6 +95,7 @@ impl HandoffApi for Recorder {
         _: &str,
         _: &str,
         _: Option<u32>,
+        _: Duration,
         _: Duration,
         _: Duration,
     ) -> Result<Begun, Refused> {

@@ -127,7 +127,20 @@ fn panics_keep_their_message_for_the_log_and_capture_no_backtrace() {
     incr(&http, &molt, 2, "1.0.0");
 
     // A panicking import: refused, v1 serves on, the message is in the refusal and the log.
-    env.push(&plugin("fixture_panic_import"));
+    // The push waits for the supervisor and reports the refusal (exit 1, `current` back).
+    let (stdout, stderr) = fails(
+        1,
+        &[
+            "push",
+            &lib("fixture_panic_import"),
+            "--volume",
+            &path(&env.volume),
+        ],
+    );
+    assert!(
+        format!("{stdout}{stderr}").contains("import_state panics on purpose"),
+        "{stdout}{stderr}"
+    );
     let status = molt.wait_status(SHOW_TIMEOUT, "the refusal", |s| s.last_refusal.is_some());
     let refusal = format!("{:?}", status.last_refusal);
     assert!(refusal.contains("import_state panics on purpose"), "{refusal}");

@@ -100,8 +100,14 @@ fn with_a_trusted_key_unsigned_foreign_and_altered_releases_are_refused_before_l
     let total = incr(&http, &molt, 7, "1.0.0");
     let opened = opened_libraries(&env);
 
-    // 1. Unsigned, made current by a plain push: the watcher's reconcile refuses it.
-    env.push(&plugin("counter_v2"));
+    // 1. Unsigned, made current by a plain push: the watcher's reconcile refuses it, and the
+    // push, which waits for the supervisor, says so and puts `current` back.
+    let (stdout, stderr) = fails(1, &["push", &lib("counter_v2"), "--volume", &path(&env.volume)]);
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("refused at signature") && said.contains("current is back on 1.0.0"),
+        "{said}"
+    );
     let status = molt.wait_status(SHOW_TIMEOUT, "the refusal of unsigned 2.0.0", |s| {
         s.last_refusal
             .as_ref()

@@ -124,7 +124,17 @@ fn kv_v3_to_v4_and_back_under_writes_then_restart() {
     // A release whose record hook refuses the key `poison`: refused, naming it; v3 serves on.
     let a = answer(http.put(again.url("/kv/poison")).body("x").send().expect("PUT"));
     assert_eq!(a.status, 201);
-    push_to(&volume, "fixture_bad_record");
+    // The push waits for the supervisor: it says who refused it and why, and puts `current`
+    // back on 3.0.0.
+    let (stdout, stderr) = fails(
+        1,
+        &["push", &lib("fixture_bad_record"), "--volume", &path(&volume)],
+    );
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("refused at tables") && said.contains("current is back on 3.0.0"),
+        "{said}"
+    );
     let refused = again.wait_status(SHOW_TIMEOUT, "the refusal of the bad record", |s| {
         s.last_refusal.is_some()
     });

@@ -1,0 +1,183 @@
+//! A confirmed change of `current` on a volume (`molt push/activate/rollback --volume`): under
+//! the app's writer lock, run the stage checks, move the pointers, then wait until every live
+//! supervisor of the app (see `crate::volume::SupervisorReport`) runs the new version or
+//! reports refusing it. Exit 0 only when all run it; on a refusal (or no answer in time) the
+//! pointers go back to what they held, and the error names each supervisor, the failed step
+//! and the cause. With no live supervisor: "published; no supervisor runs <app>".
+
+use super::preflight;
+use crate::volume::{now_ms, SupervisorReport, Volume};
+use anyhow::bail;
+use clap::Args;
+use std::time::{Duration, Instant};
+
+/// How long to wait for supervisors (`--wait`, `--no-wait`).
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Wait at most this long for every live supervisor to run the new version or refuse it.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    wait: Duration,
+    /// Move `current` and return without waiting for the supervisors.
+    #[arg(long, conflicts_with = "wait")]
+    no_wait: bool,
+}
+
+impl WaitArgs {
+    /// The wait, `None` for `--no-wait`.
+    pub fn wait(&self) -> Option<Duration> {
+        (!self.no_wait).then_some(self.wait)
+    }
+}
+
+/// How often the supervisors' reports are read.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What moves the pointers.
+pub enum Move {
+    /// `current` to the target, `previous` to the old current (unless it is bad).
+    Activate,
+    /// `current` to the target, `previous` to the next step back (`None`: removed).
+    Rollback {
+        /// The next step back.
+        next: Option<String>,
+    },
+}
+
+/// Changes `current` of `app` to `target` (see the module docs); returns the lines to print.
+pub fn change(
+    volume: &Volume,
+    app: &str,
+    target: &str,
+    how: Move,
+    wait: Option<Duration>,
+) -> anyhow::Result<Vec<String>> {
+    let lock_wait = wait.unwrap_or(Duration::ZERO).max(Duration::from_secs(30));
+    let _lock = volume.lock_app(app, lock_wait)?;
+    let before_current = volume.current(app);
+    let before_previous = volume.previous(app).ok().flatten();
+    let current = before_current.as_ref().ok().cloned().flatten();
+    if current.as_deref() == Some(target) {
+        return Ok(vec![format!("{app} {target} is already current")]);
+    }
+    if let Err(failed) = preflight::check(volume, app, target, current.as_deref()) {
+        let still = current.as_deref().unwrap_or("nothing");
+        let why = format!("refused before activation at {}: {}", failed.step, failed.why);
+        if failed.step != "release" {
+            let _ = volume.mark_bad(app, target, "push", &why);
+        }
+        bail!("{app} {target} {why}; current stays {still}");
+    }
+    let started = now_ms();
+    match &how {
+        Move::Activate => {
+            volume.activate(app, target)?;
+        }
+        Move::Rollback { next } => volume.restore_pointers(app, Some(target), next.as_deref())?,
+    }
+    let mut lines = vec![format!(
+        "{app}: current is now {target} (was {})",
+        current.as_deref().unwrap_or("none")
+    )];
+    let Some(wait) = wait else {
+        lines.push("not waiting for the supervisors (--no-wait)".to_owned());
+        return Ok(lines);
+    };
+    let put_back = || match &before_current {
+        Ok(current) => volume
+            .restore_pointers(app, current.as_deref(), before_previous.as_deref())
+            .map(|()| format!("current is back on {}", current.as_deref().unwrap_or("nothing"))),
+        Err(_) => Ok("current was unreadable before: left on the new version".to_owned()),
+    };
+    let all = volume.live_supervisors(app)?;
+    let (watching, fixed): (Vec<_>, Vec<_>) = all.into_iter().partition(|s| s.watching);
+    for s in &fixed {
+        lines.push(format!(
+            "{} does not watch the volume (--no-watch): it keeps running {}",
+            who(s),
+            s.running.as_deref().unwrap_or("nothing")
+        ));
+    }
+    if watching.is_empty() {
+        lines.push(format!("published; no supervisor runs {app}"));
+        return Ok(lines);
+    }
+    let deadline = Instant::now() + wait;
+    loop {
+        let reports = volume.live_supervisors(app)?;
+        // Those that were live at the start and still are; one that died meanwhile is gone.
+        let live: Vec<&SupervisorReport> = reports
+            .iter()
+            .filter(|r| watching.iter().any(|w| w.instance == r.instance))
+            .collect();
+        let verdicts: Vec<(&SupervisorReport, Answer)> =
+            live.iter().map(|r| (*r, answer(r, target, started))).collect();
+        let pending = verdicts
+            .iter()
+            .filter(|(_, a)| matches!(a, Answer::Pending))
+            .count();
+        let refused = verdicts
+            .iter()
+            .filter(|(_, a)| matches!(a, Answer::Refused(..)))
+            .count();
+        if pending == 0 || Instant::now() >= deadline {
+            if refused == 0 && pending == 0 {
+                let names: Vec<String> = live.iter().map(|r| who(r)).collect();
+                lines.push(format!(
+                    "{app} {target} runs on {} supervisor{}: {}",
+                    names.len(),
+                    if names.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                ));
+                return Ok(lines);
+            }
+            let mut why = Vec::new();
+            for (r, a) in &verdicts {
+                why.push(match a {
+                    Answer::Runs => format!("  {}: ran {target}, follows current back", who(r)),
+                    Answer::Refused(step, error) => format!("  {}: refused at {step}: {error}", who(r)),
+                    Answer::Pending => format!(
+                        "  {}: no answer within {}: still runs {}",
+                        who(r),
+                        humantime::format_duration(wait),
+                        r.running.as_deref().unwrap_or("nothing")
+                    ),
+                });
+            }
+            let back = put_back().unwrap_or_else(|e| format!("could not put current back: {e}"));
+            for line in &lines {
+                println!("{line}");
+            }
+            let what = if refused > 0 {
+                format!("refused by {refused} of {} supervisors", verdicts.len())
+            } else {
+                format!("not confirmed by {pending} of {} supervisors", verdicts.len())
+            };
+            bail!("{app} {target} {what}; {back}\n{}", why.join("\n"));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// One supervisor's answer so far.
+enum Answer {
+    Runs,
+    Refused(String, String),
+    Pending,
+}
+
+fn answer(r: &SupervisorReport, target: &str, since_ms: u64) -> Answer {
+    if r.running.as_deref() == Some(target) {
+        return Answer::Runs;
+    }
+    match &r.refused {
+        Some(n) if n.version == target && n.at_ms >= since_ms => {
+            Answer::Refused(n.step.clone(), n.error.clone())
+        }
+        _ => Answer::Pending,
+    }
+}
+
+/// How a supervisor is named in messages.
+fn who(r: &SupervisorReport) -> String {
+    format!("{} (pid {} on {})", r.instance, r.pid, r.host)
+}
