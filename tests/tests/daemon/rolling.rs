@@ -103,6 +103,29 @@ fn a_release_failing_probation_stops_the_rolling_push_at_the_first() {
         .map(|p| (p.version.as_str(), p.state.as_str()));
     assert_eq!(probation, Some((version, "failed")), "{status:#?}");
     assert_eq!(status.swaps, 2, "a swap in, a swap back: {status:#?}");
+    // Counted once each: the swap in as `ok`, the probation's rollback as `rolled_back` only.
+    let metrics = http()
+        .get(first.control_url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("GET /metrics");
+    for series in [
+        r#"molt_swaps_total{result="ok"} 1"#,
+        r#"molt_swaps_total{result="rolled_back"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "no {series:?} in:\n{metrics}"
+        );
+    }
+    // The release that failed probation is recorded as bad on the volume.
+    let listing = ok(&["releases", "--volume", &path(&first_env.volume), "--app", APP]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(version) && l.contains("BAD") && l.contains("probation")),
+        "{listing}"
+    );
     assert_eq!(
         first_env.current(),
         "1.0.0",
