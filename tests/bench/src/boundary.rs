@@ -58,7 +58,8 @@ pub struct BoundaryResult {
     pub round_s: f64,
     /// Connections.
     pub connections: usize,
-    /// Server worker threads (plus tokio's blocking pool, where the front runs handlers).
+    /// Server worker threads (the front calls handlers inline on them; tokio's blocking pool
+    /// only past the inline bound or during a swap).
     pub server_workers: usize,
     /// Whether the server ran on core 0 and the generator on core 1.
     pub pinned: bool,
