@@ -1,7 +1,7 @@
 //! The authoring kit end to end, with the real `molt` binary and a real `cargo`:
 //! - `check`: `molt check --against` on a good pair, a pair with no shared schema, a pair
 //!   whose round trip loses data (on a real snapshot), and threads that outlive `destroy`;
-//! - `versions`: two versions of an app linked into one test binary, migrating;
+//! - `versions`: counter v1, v2 and v3 linked into one test binary, migrating;
 //! - `new`: `molt new` writes a crate that tests, builds and passes `molt check` as it is, and
 //!   `molt new --next-of` starts its next version with a migration test that passes.
 

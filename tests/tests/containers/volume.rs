@@ -124,17 +124,28 @@ fn a_release_failing_probation_on_the_shared_volume_rolls_every_container_back()
 
     let bad = "2.0.0-unhealthy";
     push(&plugin("fixture_unhealthy"), &volume);
-    for pod in &pods {
-        pod.wait_status(&format!("{bad} failed probation and 1.0.0 serving again"), |s| {
-            s.version.as_deref() == Some("1.0.0")
-                && s.probation
-                    .as_ref()
-                    .is_some_and(|p| p.version == bad && p.state == "failed")
-        });
-    }
-    let current = molt_supervisor::volume::Volume::new(&volume)
-        .current(APP)
-        .expect("reading current");
+    // Each pod swaps to the bad release and back: either its own probation fails, or another
+    // pod's failure marks the release bad and moves `current` back first, and this pod follows
+    // the volume. Which one happens first is a race the test must not depend on.
+    let statuses: Vec<Status> = pods
+        .iter()
+        .map(|pod| {
+            pod.wait_status(&format!("swapped to {bad} and back to 1.0.0"), |s| {
+                s.version.as_deref() == Some("1.0.0") && s.swaps == 2
+            })
+        })
+        .collect();
+    assert!(
+        statuses.iter().any(|s| s
+            .probation
+            .as_ref()
+            .is_some_and(|p| p.version == bad && p.state == "failed")),
+        "at least one pod's probation of {bad} failed: {statuses:?}\n{}",
+        all_logs(&pods)
+    );
+    let shared = molt_supervisor::volume::Volume::new(&volume);
+    assert!(shared.is_bad(APP, bad), "{bad} is recorded bad on the volume");
+    let current = shared.current(APP).expect("reading current");
     for (pod, n) in pods.iter().zip(counts) {
         let status = pod.status();
         assert_eq!(
