@@ -110,12 +110,16 @@ pub(crate) fn plan(
 pub(crate) fn validate(store: &TableStore, conversion: &Conversion) -> Result<u64, Cause> {
     store.finish_pending().map_err(Cause::from)?;
     let mut validated = store.validate(conversion).map_err(Cause::from)?;
+    let mut last = usize::MAX;
     for _ in 0..ROUNDS {
         let written = store.validate_written(conversion).map_err(Cause::from)?;
         validated += written as u64;
-        if written <= PAUSE_BUDGET_KEYS {
+        // Writers faster than validation make every round longer than the one before: more
+        // rounds would only grow what is left, so the rest waits for the pause.
+        if written <= PAUSE_BUDGET_KEYS || written >= last {
             break;
         }
+        last = written;
     }
     Ok(validated)
 }

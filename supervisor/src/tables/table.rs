@@ -178,17 +178,21 @@ impl Table {
         self.shards.iter().map(|s| s.read().bytes as u64).sum()
     }
 
-    /// Up to a batch of records of shard `shard` after `after` (from the start when `None`),
-    /// copied under one read lock.
-    pub(crate) fn batch(&self, shard: usize, after: Option<&[u8]>) -> Batch {
+    /// Up to a batch of records of shard `shard` after `after` (from the start when `None`)
+    /// and up to `until` (to the end when `None`), copied under one read lock.
+    pub(crate) fn batch(&self, shard: usize, after: Option<&[u8]>, until: Option<&[u8]>) -> Batch {
         let guard = self.shards[shard].read();
         let start = match after {
             Some(key) => Bound::Excluded(key),
             None => Bound::Unbounded,
         };
+        let end = match until {
+            Some(key) => Bound::Included(key),
+            None => Bound::Unbounded,
+        };
         let mut batch = Vec::new();
         let mut bytes = 0;
-        for (key, record) in guard.map.range::<[u8], _>((start, Bound::Unbounded)) {
+        for (key, record) in guard.map.range::<[u8], _>((start, end)) {
             bytes += key.len() + record.value.len();
             batch.push((key.clone(), record.clone()));
             if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
@@ -199,11 +203,25 @@ impl Table {
     }
 
     /// Calls `f` with every batch of every shard, in turn, until it returns `true` (stop).
+    ///
+    /// Each shard's pass ends at the last key the shard held when the pass began, so writers
+    /// that keep adding keys behind the cursor cannot make a pass chase them for ever (a full
+    /// validation under an unpaced write load did exactly that). Keys added past that end
+    /// during the pass are not visited: a validation tracks them as written keys; a snapshot
+    /// holds the shard as it was when its pass began, plus what was written in its range.
     pub(crate) fn batches(&self, mut f: impl FnMut(Batch) -> bool) {
         for shard in 0..SHARDS {
+            let Some(until) = self.shards[shard]
+                .read()
+                .map
+                .last_key_value()
+                .map(|(k, _)| k.clone())
+            else {
+                continue;
+            };
             let mut after: Option<Box<[u8]>> = None;
             loop {
-                let batch = self.batch(shard, after.as_deref());
+                let batch = self.batch(shard, after.as_deref(), Some(&until));
                 let Some((last, _)) = batch.last() else { break };
                 after = Some(last.clone());
                 if f(batch) {
@@ -256,7 +274,7 @@ impl Table {
         let mut heap = BinaryHeap::new();
         let mut refill = |shard: usize, buffers: &mut Vec<Queue>| {
             if buffers[shard].is_empty() && !done[shard] {
-                let batch = self.batch(shard, after[shard].as_deref());
+                let batch = self.batch(shard, after[shard].as_deref(), None);
                 match batch.last() {
                     Some((last, _)) => after[shard] = Some(last.clone()),
                     None => done[shard] = true,
