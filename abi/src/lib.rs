@@ -121,11 +121,13 @@
 mod app;
 mod checks;
 mod export;
+mod export_state_buf;
 mod export_tables;
 mod ffi;
 mod host;
 mod panic;
 mod request;
+mod state;
 mod tables;
 pub mod testing;
 
@@ -134,6 +136,7 @@ pub use checks::check_app;
 pub use export::{descriptor, panic_message};
 pub use ffi::*;
 pub use host::*;
+pub use state::{ExportIntoFn, HostBuf, ImportSharedFn, SharedBytes, StateBuf, StateWriter};
 
 /// The version of this crate (`molt-abi`), for messages that say what to build against.
 pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
