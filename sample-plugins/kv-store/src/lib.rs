@@ -4,6 +4,7 @@
 //! over the entry type ([`Entry`]), and each app keeps only its routes, its schema encoding
 //! and its `App` impl. This crate exports no app entry symbol; only the app crates do.
 //!
+//! - [`blob`]: a key or a value, owned or pointing into the state buffer a swap handed over
 //! - [`shard`]: [`SHARDS`], the FNV-1a [`shard_of`] hash, one [`Shard`] and the [`Entry`] trait
 //! - [`store`]: the [`Store`] of poison-tolerant locked shards, with the one-pass export and
 //!   import skeletons the schemas share
@@ -12,6 +13,7 @@
 //! - `route`: [`Store::handle_key`], the `/kv/{key}` routes every version answers alike
 //! - [`tabled`]: the same app on host-owned tables (kv v3 and v4, molt ABI version 2)
 
+pub mod blob;
 mod lock;
 pub mod preload;
 pub mod reader;
@@ -20,6 +22,7 @@ pub mod shard;
 pub mod store;
 pub mod tabled;
 
+pub use blob::Blob;
 pub use preload::{preload_value, PRELOAD_LIMIT};
 pub use reader::Reader;
 pub use shard::{shard_of, Entry, Shard, SHARDS};

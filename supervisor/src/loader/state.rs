@@ -144,6 +144,18 @@ impl PartialEq<Vec<u8>> for StateBytes {
     }
 }
 
+impl<const N: usize> PartialEq<[u8; N]> for StateBytes {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        **self == other[..]
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for StateBytes {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        **self == other[..]
+    }
+}
+
 impl std::fmt::Debug for StateBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateBytes")

@@ -171,7 +171,7 @@ fn a_library_outlives_every_instance_built_from_it() {
     let req = molt_abi::Request::new("POST", "/incr", "", &[], b"");
     assert_eq!(instance.handle(&req).text(), "1");
     let bytes = instance.export(1).unwrap();
-    assert_eq!(bytes, 1u64.to_le_bytes());
+    assert_eq!(&*bytes, &1u64.to_le_bytes()[..]);
     let again = instance.plugin().import(1, &bytes).unwrap();
     drop(instance);
     assert_eq!(again.handle(&req).text(), "2");
