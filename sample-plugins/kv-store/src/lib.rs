@@ -5,6 +5,7 @@
 //! and its `App` impl. This crate exports no app entry symbol; only the app crates do.
 //!
 //! - [`blob`]: a key or a value, owned or pointing into the state buffer a swap handed over
+//! - [`hasher`]: the seeded word hasher the shards' maps use
 //! - [`shard`]: [`SHARDS`], the FNV-1a [`shard_of`] hash, one [`Shard`] and the [`Entry`] trait
 //! - [`store`]: the [`Store`] of poison-tolerant locked shards, with the one-pass export and
 //!   import skeletons the schemas share
@@ -14,6 +15,7 @@
 //! - [`tabled`]: the same app on host-owned tables (kv v3 and v4, molt ABI version 2)
 
 pub mod blob;
+pub mod hasher;
 mod lock;
 pub mod preload;
 pub mod reader;

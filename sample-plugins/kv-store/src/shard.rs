@@ -1,6 +1,7 @@
 //! One shard of the map, the hash that picks it, and what it stores per key.
 
 use crate::blob::Blob;
+use crate::hasher::Seeded;
 use std::collections::HashMap;
 
 /// Number of shards the map is split into.
@@ -46,7 +47,7 @@ impl Entry for Blob {
 /// One shard: its part of the map and the totals it holds, kept in step under its lock. Keys
 /// are UTF-8 (checked on the way in) kept as [`Blob`]s, searched by their bytes.
 pub struct Shard<V> {
-    map: HashMap<Blob, V>,
+    map: HashMap<Blob, V, Seeded>,
     key_bytes: usize,
     value_bytes: usize,
     /// Sum of the entries' tallies.
@@ -63,7 +64,7 @@ impl<V: Entry> Shard<V> {
     /// An empty shard with room for `capacity` keys.
     pub fn with_capacity(capacity: usize) -> Self {
         Shard {
-            map: HashMap::with_capacity(capacity),
+            map: HashMap::with_capacity_and_hasher(capacity, Seeded::default()),
             key_bytes: 0,
             value_bytes: 0,
             tally: 0,
@@ -71,7 +72,7 @@ impl<V: Entry> Shard<V> {
     }
 
     /// The map.
-    pub fn map(&self) -> &HashMap<Blob, V> {
+    pub fn map(&self) -> &HashMap<Blob, V, Seeded> {
         &self.map
     }
 

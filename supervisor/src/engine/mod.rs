@@ -27,6 +27,8 @@
 //! [`Engine::rollback`], which walks back like OTP's release handler: to the previously active
 //! version, forgetting the one rolled away from.
 
+#[cfg(test)]
+mod bytes_tests;
 mod deadline;
 mod error;
 mod generations;

@@ -83,7 +83,25 @@ impl Region {
             return false;
         }
         self.len = buf.len;
+        self.shrink_to_fit();
         true
+    }
+
+    /// Gives back the pages past the written bytes (the room left for growth): whoever keeps
+    /// the region keeps only what it holds.
+    fn shrink_to_fit(&mut self) {
+        let Some(keep) = self.len.checked_next_multiple_of(PAGE) else {
+            return;
+        };
+        if keep == 0 || keep >= self.cap {
+            return;
+        }
+        // SAFETY: our own live mapping; shrinking in place (no MREMAP_MAYMOVE) keeps its
+        // address and the first `keep >= len` bytes, and unmaps only pages past `len`.
+        let shrunk = unsafe { libc::mremap(self.ptr.as_ptr().cast(), self.cap, keep, 0) };
+        if shrunk != libc::MAP_FAILED {
+            self.cap = keep;
+        }
     }
 
     /// Maps or remaps for at least `min_cap` bytes, keeping the written ones.
@@ -193,12 +211,13 @@ mod tests {
             buf.ptr.write_bytes(7, 3);
             buf.len = 3;
             assert!((buf.grow)(&mut buf, 3 * HUGE));
-            buf.ptr.add(3 * HUGE - 1).write(9);
-            buf.len = 3 * HUGE;
+            buf.ptr.add(2 * HUGE).write(9);
+            buf.len = 2 * HUGE + 1;
         }
         assert!(region.written(&buf));
+        assert_eq!(region.capacity(), 2 * HUGE + PAGE, "nothing past the written bytes is kept");
         assert_eq!(&region.as_slice()[..3], &[7, 7, 7]);
-        assert_eq!(region.as_slice()[3 * HUGE - 1], 9);
+        assert_eq!(region.as_slice()[2 * HUGE], 9);
         let mut buf = region.lend();
         buf.len = buf.cap + 1;
         assert!(!region.written(&buf), "a length past the capacity is refused");

@@ -73,6 +73,9 @@ struct Args {
     /// write only those figures, with their goals: for before/after comparisons.
     #[arg(long)]
     pause_only: bool,
+    /// With `--pause-only`: only the sizes whose label contains this text.
+    #[arg(long, value_name = "TEXT", requires = "pause_only")]
+    sizes: Option<String>,
     /// Draw the figure here as SVG.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -142,6 +145,10 @@ fn main() -> anyhow::Result<()> {
     }
 
     if args.pause_only {
+        let mut plan = plan;
+        if let Some(only) = &args.sizes {
+            plan.sizes.retain(|s| s.label.contains(only.as_str()));
+        }
         let swaps: u64 = plan.sizes.iter().map(|s| s.swaps as u64 + 2).sum();
         let stage = progress.stage("swap pause per state size", swaps);
         let pauses = pause::run(
