@@ -154,8 +154,9 @@ impl Supervisor {
                     let mut message = format!("{app} {version} is serving");
                     if current.as_ref() != Some(version) {
                         // Not retried on every wake-up: only when `current` names another.
-                        self.record.lock().refused =
-                            Some(current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned()));
+                        let key = current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned());
+                        let stamp = self.volume.current_stamp(&app);
+                        self.record.lock().remember_refused(key, stamp);
                         let named = current.as_deref().unwrap_or("nothing usable");
                         tracing::error!(current = named, serving = %version, "`current` could not start: serving another release instead");
                         message.push_str(&format!(" (current names {named}, which could not start)"));

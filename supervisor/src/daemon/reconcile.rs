@@ -58,7 +58,8 @@ impl Supervisor {
                 // the volume) is a refusal like any other: logged and in `/status`, once per
                 // distinct error (a poll tick does not log the same refusal again).
                 let key = format!("{UNREADABLE_CURRENT} {e}");
-                if !force && self.record.lock().refused.as_deref() == Some(key.as_str()) {
+                let stamp = self.volume.current_stamp(app);
+                if !force && self.record.lock().refused_before(&key, stamp) {
                     return self.outcome(false, format!("{e} (refused before, see last_refusal)"), None);
                 }
                 let refused = Refused::Pointer {
@@ -66,7 +67,7 @@ impl Supervisor {
                     source: Box::new(e),
                 };
                 let outcome = self.refused_outcome(UNREADABLE_CURRENT, refused);
-                self.record.lock().refused = Some(key);
+                self.record.lock().remember_refused(key, stamp);
                 return outcome;
             }
         };
@@ -74,12 +75,31 @@ impl Supervisor {
             self.record.lock().refused = None;
             return self.outcome(true, format!("{app} {desired} is already serving"), None);
         }
-        if !force && self.record.lock().refused.as_deref() == Some(desired.as_str()) {
+        if !force
+            && self
+                .record
+                .lock()
+                .refused_before(&desired, self.volume.current_stamp(app))
+        {
             return self.outcome(
                 false,
                 format!("{app} {desired} was refused before (see last_refusal)"),
                 None,
             );
+        }
+        // A release marked bad (its probation failed, or it was refused by a supervisor of this
+        // volume) is not followed when `current` names it again, by hand or by a stale writer:
+        // `molt activate --force` is the one way to try it again, and it clears the mark first.
+        if !force {
+            if let Ok(Some(verdict)) = self.volume.verdict(app, &desired) {
+                if verdict.is_bad() {
+                    let refused = Refused::KnownBad {
+                        release: format!("{app} {desired}"),
+                        reason: verdict.reason,
+                    };
+                    return self.refused_outcome(&desired, refused);
+                }
+            }
         }
         let first = self.engine.get().is_none();
         match self.change_to(&desired, why) {

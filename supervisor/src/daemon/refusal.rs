@@ -62,7 +62,7 @@ impl Supervisor {
             let mut rec = self.record.lock();
             rec.last_refusal = Some(refusal.clone());
             if what == Refusing::Change {
-                rec.refused = Some(version.to_owned());
+                rec.remember_refused(version.to_owned(), self.volume.current_stamp(app));
                 rec.refused_note = Some(RefusalNote {
                     version: version.to_owned(),
                     step,

@@ -66,9 +66,12 @@ pub(super) struct Record {
     pub(super) requests_at_snapshot: u64,
     /// Set while snapshot writes fail; cleared by the next success.
     pub(super) snapshot_failure: Option<crate::control::SnapshotFailure>,
-    /// The desired version last refused: not retried until `current` names another, or an
-    /// operator asks again through the control API.
+    /// The desired version last refused: not retried until `current` is written again (by
+    /// any writer, even with the same version), or an operator asks again through the control
+    /// API. A poll of an unchanged `current` does not retry it.
     pub(super) refused: Option<String>,
+    /// The stamp `current` had when `refused` was recorded.
+    pub(super) refused_stamp: Option<crate::volume::PointerStamp>,
     /// The last refused change, as the volume report carries it.
     pub(super) refused_note: Option<RefusalNote>,
     /// The versions this supervisor served before the running one, oldest first (see
@@ -76,6 +79,19 @@ pub(super) struct Record {
     pub(super) history: Vec<String>,
     /// What the previous process of this instance ran, until the first version starts.
     pub(super) ran_before_restart: Option<String>,
+}
+
+impl Record {
+    /// Remembers that `key` (a desired version) was refused while `current` had `stamp`.
+    pub(super) fn remember_refused(&mut self, key: String, stamp: Option<crate::volume::PointerStamp>) {
+        self.refused = Some(key);
+        self.refused_stamp = stamp;
+    }
+
+    /// Whether `key` was refused and `current` was not written since (`stamp` is its stamp now).
+    pub(super) fn refused_before(&self, key: &str, stamp: Option<crate::volume::PointerStamp>) -> bool {
+        self.refused.as_deref() == Some(key) && self.refused_stamp == stamp
+    }
 }
 
 /// A snapshot's state: the bytes, and the tables when it has them.
