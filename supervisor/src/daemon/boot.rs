@@ -94,6 +94,7 @@ impl Supervisor {
     pub fn boot(self: &Arc<Self>) -> Outcome {
         let _one_at_a_time = self.changing.lock();
         let app = self.config.app.clone();
+        let seen = self.seen();
         let current = match self.volume.current(&app) {
             Ok(current) => current,
             Err(e) => {
@@ -155,8 +156,7 @@ impl Supervisor {
                     if current.as_ref() != Some(version) {
                         // Not retried on every wake-up: only when `current` names another.
                         let key = current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned());
-                        let stamp = self.volume.current_stamp(&app);
-                        self.record.lock().remember_refused(key, stamp);
+                        self.record.lock().remember_refused(key, seen);
                         let named = current.as_deref().unwrap_or("nothing usable");
                         tracing::error!(current = named, serving = %version, "`current` could not start: serving another release instead");
                         message.push_str(&format!(" (current names {named}, which could not start)"));

@@ -70,8 +70,9 @@ pub(super) struct Record {
     /// any writer, even with the same version), or an operator asks again through the control
     /// API. A poll of an unchanged `current` does not retry it.
     pub(super) refused: Option<String>,
-    /// The stamp `current` had when `refused` was recorded.
-    pub(super) refused_stamp: Option<crate::volume::PointerStamp>,
+    /// What was seen of `current` when the reconcile that refused `refused` began (`None`:
+    /// not known, so the next wake-up retries).
+    pub(super) refused_seen: Option<Seen>,
     /// The last refused change, as the volume report carries it.
     pub(super) refused_note: Option<RefusalNote>,
     /// The versions this supervisor served before the running one, oldest first (see
@@ -81,16 +82,37 @@ pub(super) struct Record {
     pub(super) ran_before_restart: Option<String>,
 }
 
+/// What a reconcile saw of `current` as it began: the pointer file's stamp, and how many
+/// changes of it the watcher had reported. Two reconciles that see the same have seen the same
+/// write of `current`. Both are needed: the stamp alone can repeat (an inode number reused
+/// within one tick of the file clock), and a volume without inotify reports no changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    stamp: Option<crate::volume::PointerStamp>,
+    changes: u64,
+}
+
+impl Supervisor {
+    /// What is seen of `current` now; taken before `current` is read.
+    pub(super) fn seen(&self) -> Seen {
+        Seen {
+            changes: self.metrics.wakeups(crate::metrics::WakeSource::Change),
+            stamp: self.volume.current_stamp(&self.config.app),
+        }
+    }
+}
+
 impl Record {
-    /// Remembers that `key` (a desired version) was refused while `current` had `stamp`.
-    pub(super) fn remember_refused(&mut self, key: String, stamp: Option<crate::volume::PointerStamp>) {
+    /// Remembers that `key` (a desired version, or a pointer error) was refused by a
+    /// reconcile that began having seen `seen`.
+    pub(super) fn remember_refused(&mut self, key: String, seen: Seen) {
         self.refused = Some(key);
-        self.refused_stamp = stamp;
+        self.refused_seen = Some(seen);
     }
 
-    /// Whether `key` was refused and `current` was not written since (`stamp` is its stamp now).
-    pub(super) fn refused_before(&self, key: &str, stamp: Option<crate::volume::PointerStamp>) -> bool {
-        self.refused.as_deref() == Some(key) && self.refused_stamp == stamp
+    /// Whether `key` was refused by a reconcile that saw the same write of `current` as `seen`.
+    pub(super) fn refused_before(&self, key: &str, seen: Seen) -> bool {
+        self.refused.as_deref() == Some(key) && self.refused_seen == Some(seen)
     }
 }
 
