@@ -49,6 +49,10 @@ pub struct Supervisor {
     pub(super) withdrawn: std::sync::atomic::AtomicBool,
     /// This supervisor's part in handoffs: its own state's phase, the ids it absorbed.
     pub(super) handoffs: super::handoff::Handoffs,
+    /// The latest snapshot as `open` read and checked it, with its version, kept for the first
+    /// start so that a start reads the snapshot once (a large one takes seconds to read).
+    /// Taken by the first [`Supervisor::restorable_state`]; a later call reads the file again.
+    pub(super) first_restore: Mutex<Option<(String, Restorable)>>,
 }
 
 #[derive(Default)]
@@ -66,9 +70,13 @@ pub(super) struct Record {
     pub(super) requests_at_snapshot: u64,
     /// Set while snapshot writes fail; cleared by the next success.
     pub(super) snapshot_failure: Option<crate::control::SnapshotFailure>,
-    /// The desired version last refused: not retried until `current` names another, or an
-    /// operator asks again through the control API.
+    /// The desired version last refused: not retried until `current` is written again (by
+    /// any writer, even with the same version), or an operator asks again through the control
+    /// API. A poll of an unchanged `current` does not retry it.
     pub(super) refused: Option<String>,
+    /// What was seen of `current` when the reconcile that refused `refused` began (`None`:
+    /// not known, so the next wake-up retries).
+    pub(super) refused_seen: Option<Seen>,
     /// The last refused change, as the volume report carries it.
     pub(super) refused_note: Option<RefusalNote>,
     /// The versions this supervisor served before the running one, oldest first (see
@@ -76,6 +84,40 @@ pub(super) struct Record {
     pub(super) history: Vec<String>,
     /// What the previous process of this instance ran, until the first version starts.
     pub(super) ran_before_restart: Option<String>,
+}
+
+/// What a reconcile saw of `current` as it began: the pointer file's stamp, and how many
+/// changes of it the watcher had reported. Two reconciles that see the same have seen the same
+/// write of `current`. Both are needed: the stamp alone can repeat (an inode number reused
+/// within one tick of the file clock), and a volume without inotify reports no changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    stamp: Option<crate::volume::PointerStamp>,
+    changes: u64,
+}
+
+impl Supervisor {
+    /// What is seen of `current` now; taken before `current` is read.
+    pub(super) fn seen(&self) -> Seen {
+        Seen {
+            changes: self.metrics.wakeups(crate::metrics::WakeSource::Change),
+            stamp: self.volume.current_stamp(&self.config.app),
+        }
+    }
+}
+
+impl Record {
+    /// Remembers that `key` (a desired version, or a pointer error) was refused by a
+    /// reconcile that began having seen `seen`.
+    pub(super) fn remember_refused(&mut self, key: String, seen: Seen) {
+        self.refused = Some(key);
+        self.refused_seen = Some(seen);
+    }
+
+    /// Whether `key` was refused by a reconcile that saw the same write of `current` as `seen`.
+    pub(super) fn refused_before(&self, key: &str, seen: Seen) -> bool {
+        self.refused.as_deref() == Some(key) && self.refused_seen == Some(seen)
+    }
 }
 
 /// A snapshot's state: the bytes, and the tables when it has them.
@@ -138,9 +180,11 @@ impl Supervisor {
             publishing: Mutex::new(()),
             withdrawn: std::sync::atomic::AtomicBool::new(false),
             handoffs: Default::default(),
+            first_restore: Mutex::new(None),
             config,
         };
-        sup.restorable_state()?;
+        let first = sup.read_restorable_state()?;
+        *sup.first_restore.lock() = first;
         if let Err(e) = sup.lock.record_holder() {
             tracing::warn!(lock = %sup.lock.path().display(), error = %e, "cannot write who holds the state directory's lock");
         }
@@ -148,10 +192,26 @@ impl Supervisor {
         Ok(Arc::new(sup))
     }
 
-    /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
-    /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
-    /// tried, down to none.
+    /// The latest snapshot's state: the one `open` read, the first time; read again after.
     pub(super) fn restorable_state(&self) -> Result<Option<Restorable>, DaemonError> {
+        if let Some((_, state)) = self.first_restore.lock().take() {
+            return Ok(Some(state));
+        }
+        Ok(self.read_restorable_state()?.map(|(_, state)| state))
+    }
+
+    /// The version of the snapshot the first start restores, while it has not started.
+    pub(super) fn first_restore_version(&self) -> Option<String> {
+        self.first_restore
+            .lock()
+            .as_ref()
+            .map(|(version, _)| version.clone())
+    }
+
+    /// The latest snapshot's version and state, read and checked: a corrupt one is an error
+    /// (and has been renamed aside by the store) unless `discard_corrupt_state`, in which case
+    /// the next older one is tried, down to none.
+    fn read_restorable_state(&self) -> Result<Option<(String, Restorable)>, DaemonError> {
         loop {
             match self.snapshots.latest() {
                 Ok(None) => return Ok(None),
@@ -180,7 +240,7 @@ impl Supervisor {
                         schema: snap.schema,
                         bytes: snap.bytes,
                     };
-                    return Ok(Some((state, snap.tables)));
+                    return Ok(Some((snap.version, (state, snap.tables))));
                 }
                 Err(crate::snapshot::SnapshotError::Corrupt { path, .. })
                     if self.config.discard_corrupt_state =>
