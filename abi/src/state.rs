@@ -117,7 +117,10 @@ impl<'a> StateWriter<'a> {
             Out::Vec(v) => v.reserve(additional),
             Out::Host(b) => {
                 if b.cap - b.len < additional {
-                    let want = b.len.checked_add(additional).expect("export size overflows usize");
+                    let want = b
+                        .len
+                        .checked_add(additional)
+                        .expect("export size overflows usize");
                     grow(b, want.max(b.cap.saturating_mul(2)));
                 }
             }
@@ -131,7 +134,10 @@ impl<'a> StateWriter<'a> {
             Out::Vec(v) => v.extend_from_slice(bytes),
             Out::Host(b) => {
                 if b.cap - b.len < bytes.len() {
-                    let want = b.len.checked_add(bytes.len()).expect("export size overflows usize");
+                    let want = b
+                        .len
+                        .checked_add(bytes.len())
+                        .expect("export size overflows usize");
                     grow(b, want.max(b.cap.saturating_mul(2)));
                 }
                 // SAFETY: `b` is a live host buffer (`host`'s contract) with at least
@@ -229,7 +235,9 @@ impl Drop for StateBuf {
 
 impl std::fmt::Debug for StateBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateBuf").field("len", &self.raw.len).finish_non_exhaustive()
+        f.debug_struct("StateBuf")
+            .field("len", &self.raw.len)
+            .finish_non_exhaustive()
     }
 }
 

@@ -67,13 +67,16 @@ impl<'a> Reader<'a> {
     /// A `u64` of entry `entry`, `what` naming it in the error (`entry 3: write counter`).
     #[inline]
     pub fn entry_u64(&mut self, entry: u64, what: &str) -> Result<u64, AppError> {
-        self.array(|| format!("entry {entry}: {what}")).map(u64::from_le_bytes)
+        self.array(|| format!("entry {entry}: {what}"))
+            .map(u64::from_le_bytes)
     }
 
     /// A length-prefixed byte string of entry `entry`.
     #[inline]
     pub fn bytes(&mut self, entry: u64, what: &str) -> Result<&'a [u8], AppError> {
-        let len = self.array(|| format!("entry {entry}: {what} length")).map(u32::from_le_bytes)? as usize;
+        let len = self
+            .array(|| format!("entry {entry}: {what} length"))
+            .map(u32::from_le_bytes)? as usize;
         self.take(len, || format!("entry {entry}: {what}"))
     }
 

@@ -2,11 +2,11 @@
 //! schemas share (`u64` count, then per entry `u32` key length, key, `u32` value length,
 //! value, then whatever the entry type adds).
 
+use crate::blob::Blob;
 use crate::lock::Lock;
 use crate::reader::Reader;
 use crate::shard::{shard_of, Entry, Shard, SHARDS};
 use crate::Stats;
-use crate::blob::Blob;
 use molt_abi::{AppError, StateBuf, StateWriter};
 use std::sync::{Arc, RwLockReadGuard};
 
@@ -36,7 +36,11 @@ impl<V: Entry> Store<V> {
 
     /// Runs `f` on the entry of `key` under its shard's read lock.
     pub fn read<R>(&self, key: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
-        self.lock(shard_of(key.as_bytes())).read().map().get(key.as_bytes()).map(f)
+        self.lock(shard_of(key.as_bytes()))
+            .read()
+            .map()
+            .get(key.as_bytes())
+            .map(f)
     }
 
     /// The value of `key`, copied.
@@ -154,7 +158,13 @@ impl<V: Entry> Store<V> {
         entry: impl FnMut(&mut Reader<'_>, u64, &Blob, Blob) -> Result<V, AppError>,
     ) -> Result<Self, AppError> {
         let state = Arc::new(state);
-        Self::decode(schema, &state, extra_len, |part| Blob::shared(&state, part), entry)
+        Self::decode(
+            schema,
+            &state,
+            extra_len,
+            |part| Blob::shared(&state, part),
+            entry,
+        )
     }
 
     fn decode(

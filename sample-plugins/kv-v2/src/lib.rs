@@ -194,8 +194,9 @@ impl App for Kv {
     fn export_into(&self, schema: u32, out: &mut StateWriter<'_>) -> Result<(), AppError> {
         // Schema 1 is schema 2 without the counters (the rollback path: they are dropped).
         if schema == 2 {
-            self.store
-                .export_into(out, 8, |entry, out| out.extend_from_slice(&entry.writes.to_le_bytes()))
+            self.store.export_into(out, 8, |entry, out| {
+                out.extend_from_slice(&entry.writes.to_le_bytes())
+            })
         } else {
             self.store.export_into(out, 0, |_, _| {})
         }

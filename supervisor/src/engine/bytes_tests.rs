@@ -37,7 +37,10 @@ impl App for Keeper {
     fn handle(&self, req: &Request<'_>) -> Response {
         match req.path() {
             "/at" => Response::ok(format!("{}", self.bytes().as_ptr() as usize)),
-            "/sum" => Response::ok(format!("{}", self.bytes().iter().map(|&b| u64::from(b)).sum::<u64>())),
+            "/sum" => Response::ok(format!(
+                "{}",
+                self.bytes().iter().map(|&b| u64::from(b)).sum::<u64>()
+            )),
             _ => Response::not_found(),
         }
     }
@@ -69,7 +72,10 @@ impl App for Keeper {
 }
 
 fn get(engine: &Engine, path: &str) -> String {
-    engine.handle(&Request::new("GET", path, "", &[], b"")).response.text()
+    engine
+        .handle(&Request::new("GET", path, "", &[], b""))
+        .response
+        .text()
 }
 
 #[test]
@@ -80,9 +86,15 @@ fn a_swap_imports_the_export_buffer_itself_and_the_new_instance_keeps_it() {
     for version in ["2.0.0", "3.0.0", "4.0.0"] {
         let report = engine.swap(Plugin::from_app::<Keeper>(version)).unwrap();
         assert_eq!(report.state_bytes, 300_000);
-        let (exported, imported) = (EXPORTED_AT.load(Ordering::SeqCst), IMPORTED_FROM.load(Ordering::SeqCst));
+        let (exported, imported) = (
+            EXPORTED_AT.load(Ordering::SeqCst),
+            IMPORTED_FROM.load(Ordering::SeqCst),
+        );
         assert_ne!(exported, 0);
-        assert_eq!(exported, imported, "the import got the buffer the export wrote, not a copy");
+        assert_eq!(
+            exported, imported,
+            "the import got the buffer the export wrote, not a copy"
+        );
         assert_eq!(
             get(&engine, "/at"),
             imported.to_string(),
@@ -98,6 +110,9 @@ fn a_snapshot_export_is_read_where_the_export_wrote_it() {
     let engine = Engine::start(Plugin::from_app::<Keeper>("1.0.0"), None, EngineConfig::default()).unwrap();
     let exported = engine.export_state().unwrap();
     assert_eq!(exported.state.bytes.held_in(), "region");
-    assert_eq!(exported.state.bytes.as_ptr() as usize, EXPORTED_AT.load(Ordering::SeqCst));
+    assert_eq!(
+        exported.state.bytes.as_ptr() as usize,
+        EXPORTED_AT.load(Ordering::SeqCst)
+    );
     assert_eq!(exported.state.bytes.len(), 300_000);
 }

@@ -222,7 +222,8 @@ impl Engine {
 
     /// Remembers the size of an export, for [`Engine::export_buffer`].
     fn exported(&self, bytes: usize) {
-        self.last_export.store(bytes, std::sync::atomic::Ordering::Relaxed);
+        self.last_export
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes `tables` readable by `plugin` before it serves: every record converted to its

@@ -148,7 +148,8 @@ impl Region {
     /// page on an older kernel).
     fn populate(&mut self) {
         // SAFETY: our own live mapping of `cap` bytes; populating writes nothing visible.
-        let populated = unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.cap, libc::MADV_POPULATE_WRITE) };
+        let populated =
+            unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.cap, libc::MADV_POPULATE_WRITE) };
         if populated != 0 {
             for offset in (0..self.cap).step_by(PAGE) {
                 // SAFETY: `offset < cap`, inside our mapping; the region holds nothing yet
@@ -215,7 +216,11 @@ mod tests {
             buf.len = 2 * HUGE + 1;
         }
         assert!(region.written(&buf));
-        assert_eq!(region.capacity(), 2 * HUGE + PAGE, "nothing past the written bytes is kept");
+        assert_eq!(
+            region.capacity(),
+            2 * HUGE + PAGE,
+            "nothing past the written bytes is kept"
+        );
         assert_eq!(&region.as_slice()[..3], &[7, 7, 7]);
         assert_eq!(region.as_slice()[2 * HUGE], 9);
         let mut buf = region.lend();

@@ -178,7 +178,12 @@ fn main() -> anyhow::Result<()> {
             );
         }
         for g in goals {
-            println!("{} | {} | {}", g.goal, g.figure, if g.met { "met" } else { "MISSED" });
+            println!(
+                "{} | {} | {}",
+                g.goal,
+                g.figure,
+                if g.met { "met" } else { "MISSED" }
+            );
         }
         return Ok(());
     }

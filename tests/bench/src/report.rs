@@ -110,7 +110,9 @@ pub fn pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
         ("swap pause p99 <= 1 ms at 1 MB, 100 B values (10k keys)", 100),
     ] {
         let at_1mb = pauses.iter().find(|p| {
-            p.state == "bytes" && p.value_bytes == value_bytes && (900_000..=1_200_000).contains(&p.state_bytes)
+            p.state == "bytes"
+                && p.value_bytes == value_bytes
+                && (900_000..=1_200_000).contains(&p.state_bytes)
         });
         match at_1mb {
             Some(p) => goal(
@@ -123,7 +125,11 @@ pub fn pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
     }
     for (goal_text, value_bytes, bound) in [
         ("effective migration >= 1 GB/s at 100 MB, 1 KiB values", 1024, 1e9),
-        ("effective migration >= 0.5 GB/s at 100 MB, 100 B values", 100, 0.5e9),
+        (
+            "effective migration >= 0.5 GB/s at 100 MB, 100 B values",
+            100,
+            0.5e9,
+        ),
     ] {
         let largest = pauses
             .iter()
@@ -144,7 +150,11 @@ pub fn pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
         .filter(|p| p.state == "bytes" && p.state_bytes >= 100_000_000)
         .collect();
     if large.is_empty() {
-        goal("swap_peak_memory_factor <= 1.5 at 100 MB", "not measured".to_owned(), false);
+        goal(
+            "swap_peak_memory_factor <= 1.5 at 100 MB",
+            "not measured".to_owned(),
+            false,
+        );
     } else {
         let figure = large
             .iter()
