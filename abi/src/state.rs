@@ -149,6 +149,35 @@ impl<'a> StateWriter<'a> {
         }
     }
 
+    /// Appends a little-endian `u32` (a length prefix, say) without a call to `memcpy`.
+    #[inline]
+    pub fn put_u32_le(&mut self, n: u32) {
+        self.put_array(n.to_le_bytes());
+    }
+
+    /// Appends a little-endian `u64` without a call to `memcpy`.
+    #[inline]
+    pub fn put_u64_le(&mut self, n: u64) {
+        self.put_array(n.to_le_bytes());
+    }
+
+    #[inline]
+    fn put_array<const N: usize>(&mut self, bytes: [u8; N]) {
+        match &mut self.out {
+            Out::Vec(v) => v.extend_from_slice(&bytes),
+            Out::Host(b) => {
+                if b.cap - b.len < N {
+                    let want = b.len.checked_add(N).expect("export size overflows usize");
+                    grow(b, want.max(b.cap.saturating_mul(2)));
+                }
+                // SAFETY: as in `extend_from_slice`: `N` writable bytes after `len` (checked,
+                // or grown just above), not overlapping our local `bytes`.
+                unsafe { b.ptr.add(b.len).cast::<[u8; N]>().write_unaligned(bytes) };
+                b.len += N;
+            }
+        }
+    }
+
     /// What was written so far, writable in place (to patch a count written ahead, say).
     pub fn written_mut(&mut self) -> &mut [u8] {
         match &mut self.out {
@@ -282,10 +311,11 @@ mod tests {
         w.extend_from_slice(b"defgh");
         w.reserve(100);
         w.extend_from_slice(b"i");
+        w.put_u32_le(0x0403_0201);
         w.written_mut()[0] = b'A';
-        assert_eq!(w.len(), 9);
+        assert_eq!(w.len(), 13);
         let len = buf.len;
-        assert_eq!(&grower.storage[..len], b"Abcdefghi");
+        assert_eq!(&grower.storage[..len], b"Abcdefghi\x01\x02\x03\x04");
         assert_eq!(grower.grows, 2);
     }
 

@@ -123,9 +123,9 @@ impl<V: Entry> Store<V> {
                         String::from_utf8_lossy(key)
                     ))
                 })?;
-                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                out.put_u32_le(key.len() as u32);
                 out.extend_from_slice(key);
-                out.extend_from_slice(&value_len.to_le_bytes());
+                out.put_u32_le(value_len);
                 out.extend_from_slice(value);
                 extra(entry, out);
                 count += 1;

@@ -194,9 +194,8 @@ impl App for Kv {
     fn export_into(&self, schema: u32, out: &mut StateWriter<'_>) -> Result<(), AppError> {
         // Schema 1 is schema 2 without the counters (the rollback path: they are dropped).
         if schema == 2 {
-            self.store.export_into(out, 8, |entry, out| {
-                out.extend_from_slice(&entry.writes.to_le_bytes())
-            })
+            self.store
+                .export_into(out, 8, |entry, out| out.put_u64_le(entry.writes))
         } else {
             self.store.export_into(out, 0, |_, _| {})
         }
