@@ -6,7 +6,7 @@
 //!
 //! - [`blob`]: a key or a value, owned or pointing into the state buffer a swap handed over
 //! - [`hasher`]: the seeded word hasher the shards' maps use
-//! - [`shard`]: [`SHARDS`], the FNV-1a [`shard_of`] hash, one [`Shard`] and the [`Entry`] trait
+//! - [`shard`]: [`SHARDS`], the FNV-1a [`shard_of`] hash (with a finaliser), one [`Shard`] and the [`Entry`] trait
 //! - [`store`]: the [`Store`] of poison-tolerant locked shards, with the one-pass export and
 //!   import skeletons the schemas share
 //! - [`preload`]: `POST /preload` ([`PRELOAD_LIMIT`], [`preload_value`], parallel fill)

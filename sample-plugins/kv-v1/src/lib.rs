@@ -20,7 +20,7 @@
 //! peer's state is decoded whole before anything is applied.
 //!
 //! ## Concurrency
-//! The map is split into [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash
+//! The map is split into [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash (finalised)
 //! of the key: reads of one shard run in parallel, writes contend only within one shard. The
 //! store itself is the `kv-store` crate, shared with kv v2.
 //!

@@ -22,7 +22,7 @@
 //! A key is one path segment (no `/`), taken as is (no percent-decoding).
 //!
 //! ## Concurrency
-//! As in v1: [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash of the key
+//! As in v1: [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash (finalised) of the key
 //! (the `kv-store` crate both versions share).
 //!
 //! ## State schemas
