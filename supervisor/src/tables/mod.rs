@@ -8,6 +8,7 @@
 //!
 //! - [`shard`]: a table is [`SHARDS`] shards, each an ordered map behind its own lock, so a
 //!   hot key never serialises the rest. Every record carries the table schema it is in.
+//! - [`key`]: a record's key, kept inline in the map's nodes when short.
 //! - [`table`]: get (borrowed, in place), put, delete, atomic update, scan (unordered or
 //!   ordered, a batch at a time), count; a record in an older schema is converted the first
 //!   time it is read, in place.
@@ -18,12 +19,14 @@
 //!   flows.
 
 pub mod convert;
+pub mod key;
 pub mod migrate;
 pub mod shard;
 pub mod snapshot;
 pub mod table;
 
 pub use convert::{key_text, Conversion, RecordFailure, RecordHook};
+pub use key::Key;
 pub use shard::{Record, SHARDS};
 pub use table::{Change, Table};
 
