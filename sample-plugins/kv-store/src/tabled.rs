@@ -62,9 +62,9 @@ impl<R: Records> TableKv<R> {
     /// Stores `value` under `key`; returns whether the key is new.
     pub fn put(&self, key: &str, value: &[u8]) -> Result<bool, TableError> {
         if R::READS_OLD {
-            let existed = self
-                .table
-                .update(key.as_bytes(), |old| Update::Set(R::write(old, value).into_owned()))?;
+            let existed = self.table.update(key.as_bytes(), |old| {
+                Update::Set(R::write(old, value).into_owned())
+            })?;
             Ok(!existed)
         } else {
             self.table.put(key.as_bytes(), &R::write(None, value))

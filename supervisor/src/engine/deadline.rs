@@ -13,6 +13,7 @@
 
 use super::error::Cause;
 use crate::loader::Hook;
+use crate::tables::HookWatch;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -160,6 +161,60 @@ impl Worker {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let answer = self.post(hook, job)?;
+        let deadline = Instant::now().checked_add(timeout);
+        wait(&answer, hook, || match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(Cause::Deadline { hook, timeout })
+                } else {
+                    Ok(Some(left))
+                }
+            }
+            None => Ok(None),
+        })
+    }
+
+    /// Runs `job`, a pass over the tables that calls a record hook (`by` names it) through a
+    /// conversion `watch` follows, and waits for it with no deadline on the pass: each call of
+    /// the hook gets `timeout`. A call past it abandons the pass (see [`HookWatch`]) and
+    /// refuses, naming the record.
+    pub(crate) fn run_watched<T, F>(
+        &self,
+        hook: Hook,
+        by: &str,
+        timeout: Duration,
+        watch: &Arc<HookWatch>,
+        job: F,
+    ) -> Result<T, Cause>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let answer = self.post(hook, job)?;
+        // How often the watch is read while the pass runs.
+        let poll = timeout.min(WATCH_POLL);
+        wait(&answer, hook, || match watch.overdue(timeout) {
+            Some(overdue) => {
+                watch.abandon();
+                Err(Cause::RecordDeadline {
+                    table: overdue.table,
+                    key: overdue.key,
+                    by: by.to_owned(),
+                    timeout,
+                })
+            }
+            None => Ok(Some(poll)),
+        })
+    }
+
+    /// Hands `job` to the worker; its answer will be in the returned [`Answer`].
+    fn post<T, F>(&self, hook: Hook, job: F) -> Result<Arc<Answer<T>>, Cause>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         if self.thread.is_finished() {
             return Err(Cause::Lost { hook });
         }
@@ -172,31 +227,39 @@ impl Worker {
         let reply = Reply(Arc::clone(&answer));
         self.queue.push(Box::new(move || reply.send(job())));
         self.thread.thread().unpark();
+        Ok(answer)
+    }
+}
 
-        let started = Instant::now();
-        let deadline = started.checked_add(timeout);
-        loop {
-            match answer.state.load(Ordering::SeqCst) {
-                ANSWERED => return answer.value.lock().take().ok_or(Cause::Lost { hook }),
-                LOST => return Err(Cause::Lost { hook }),
-                _ => {}
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return Err(Cause::Deadline { hook, timeout });
-            }
-            if now.duration_since(started) < SPIN {
-                std::thread::yield_now();
-                continue;
-            }
-            answer.parked.store(true, Ordering::SeqCst);
-            // Checked again with `parked` set: a reply settled before it saw `parked` is seen
-            // here; one settled after it wakes this thread.
-            if answer.state.load(Ordering::SeqCst) == WAITING {
-                match deadline {
-                    Some(d) => std::thread::park_timeout(d.saturating_duration_since(now)),
-                    None => std::thread::park(),
-                }
+/// How often a watched pass's current hook call is checked against the deadline.
+const WATCH_POLL: Duration = Duration::from_millis(10);
+
+/// Waits for `answer`: polls for [`SPIN`], then parks. `check` says, at every turn, whether to
+/// give up (the cause) or how long to park at most (`None`: until answered).
+fn wait<T>(
+    answer: &Answer<T>,
+    hook: Hook,
+    mut check: impl FnMut() -> Result<Option<Duration>, Cause>,
+) -> Result<T, Cause> {
+    let started = Instant::now();
+    loop {
+        match answer.state.load(Ordering::SeqCst) {
+            ANSWERED => return answer.value.lock().take().ok_or(Cause::Lost { hook }),
+            LOST => return Err(Cause::Lost { hook }),
+            _ => {}
+        }
+        let park = check()?;
+        if started.elapsed() < SPIN {
+            std::thread::yield_now();
+            continue;
+        }
+        answer.parked.store(true, Ordering::SeqCst);
+        // Checked again with `parked` set: a reply settled before it saw `parked` is seen
+        // here; one settled after it wakes this thread.
+        if answer.state.load(Ordering::SeqCst) == WAITING {
+            match park {
+                Some(d) => std::thread::park_timeout(d),
+                None => std::thread::park(),
             }
         }
     }
@@ -277,7 +340,11 @@ mod tests {
         });
         assert!(matches!(late, Err(Cause::Deadline { .. })));
         drop(worker);
-        assert_eq!(Arc::strong_count(&held), 2, "the abandoned job still holds its library");
+        assert_eq!(
+            Arc::strong_count(&held),
+            2,
+            "the abandoned job still holds its library"
+        );
         release.send(()).unwrap();
         let started = Instant::now();
         while Arc::strong_count(&held) > 1 {

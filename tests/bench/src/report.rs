@@ -249,7 +249,11 @@ pub fn change_goals(change: &ChangeResult) -> Vec<Goal> {
 
 /// The goal of steady-state throughput on tables.
 pub fn ratio_goal(ratio: f64) -> Goal {
-    goal("tables_vs_bytes_ratio >= 0.8", format!("{ratio:.3}"), ratio >= 0.8)
+    goal(
+        "tables_vs_bytes_ratio >= 0.8",
+        format!("{ratio:.3}"),
+        ratio >= 0.8,
+    )
 }
 
 /// The goal of the snapshot stall on tables.

@@ -7,8 +7,8 @@ use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::report::{self, Goal};
 use crate::{pause, tables_change, tables_ratio, tables_snapshot};
-use serde::Serialize;
 use molt_tests::dir::TestDir;
+use serde::Serialize;
 
 /// Which tables stages to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,20 +54,31 @@ pub struct Figures {
 }
 
 /// Runs the stages `only` selects.
-pub fn run(built: &Built, work: &TestDir, plan: &Plan, progress: &Progress, only: Only) -> anyhow::Result<Figures> {
+pub fn run(
+    built: &Built,
+    work: &TestDir,
+    plan: &Plan,
+    progress: &Progress,
+    only: Only,
+) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
     if only.runs(Only::TablesPause) {
         let swaps: u64 = plan.table_sizes.iter().map(|s| s.swaps as u64 + 2).sum();
         let stage = progress.stage("swap pause per size, state in tables", swaps);
-        figures.swap_pause_us = pause::run_tables(&built.kv_v3, &work.mkdir("pause-tables"), &plan.table_sizes, |label| {
-            stage.tick_with(label)
-        })?;
+        figures.swap_pause_us = pause::run_tables(
+            &built.kv_v3,
+            &work.mkdir("pause-tables"),
+            &plan.table_sizes,
+            |label| stage.tick_with(label),
+        )?;
         stage.finish();
         figures.goals.extend(report::pause_goals(&figures.swap_pause_us));
     }
     if only.runs(Only::TablesChange) {
         let stage = progress.stage("record schema change under writes", 2 * plan.change_rounds as u64);
-        let change = tables_change::run(&built.kv_v3, &built.kv_v4, &work.mkdir("change"), plan, || stage.tick())?;
+        let change = tables_change::run(&built.kv_v3, &built.kv_v4, &work.mkdir("change"), plan, || {
+            stage.tick()
+        })?;
         stage.finish();
         figures.goals.extend(report::change_goals(&change));
         figures.tables_schema_change = Some(change);
