@@ -11,7 +11,7 @@
 //! longer than [`SPIN`] costs one wake-up, as before; the CPU a poll burns is bounded by
 //! [`SPIN`] per job on each side.
 
-use super::error::Cause;
+use super::error::{Cause, RecordOverrun};
 use crate::loader::Hook;
 use crate::tables::HookWatch;
 use parking_lot::Mutex;
@@ -198,12 +198,12 @@ impl Worker {
         wait(&answer, hook, || match watch.overdue(timeout) {
             Some(overdue) => {
                 watch.abandon();
-                Err(Cause::RecordDeadline {
+                Err(Cause::RecordDeadline(Box::new(RecordOverrun {
                     table: overdue.table,
                     key: overdue.key,
                     by: by.to_owned(),
                     timeout,
-                })
+                })))
             }
             None => Ok(Some(poll)),
         })

@@ -41,7 +41,7 @@ mod test_apps;
 mod tests;
 mod tick;
 
-pub use error::{Action, Cause, Step, SwapError};
+pub use error::{Action, Cause, RecordOverrun, Step, SwapError};
 pub use merge::{MergeReport, MergeSteps};
 pub use pause::Steps;
 pub use snapshot::Exported;

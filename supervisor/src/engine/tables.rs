@@ -120,14 +120,14 @@ fn watched<T: Send + 'static>(
     let result = worker
         .run_watched(Hook::UpgradeRecord, by, timeout, &watch, pass)
         .and_then(|r| r.map_err(Cause::from));
-    if let Err(Cause::RecordDeadline { table, key, .. }) = &result {
+    if let Err(Cause::RecordDeadline(overrun)) = &result {
         store.stop_tracking();
         let overdue = Overdue {
-            table: table.clone(),
-            key: key.clone(),
+            table: overrun.table.clone(),
+            key: overrun.key.clone(),
             running: timeout,
         };
-        tracing::error!(%table, %key, by, ?timeout, "record hook abandoned on its deadline");
+        tracing::error!(table = %overrun.table, key = %overrun.key, by, ?timeout, "record hook abandoned on its deadline");
         store.abandoned(watch, overdue);
     }
     result

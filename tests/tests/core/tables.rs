@@ -163,7 +163,7 @@ fn a_record_hook_past_the_deadline_is_abandoned_and_refuses_naming_the_key() {
     let err = engine.swap(load("fixture_bad_record", &run)).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.step, Step::Tables, "{text}");
-    assert!(matches!(err.cause, Cause::RecordDeadline { .. }), "{text}");
+    assert!(matches!(err.cause, Cause::RecordDeadline(_)), "{text}");
     assert!(
         text.contains("record \"slow\" of table kv") && text.contains("upgrade_record did not return within"),
         "{text}"
