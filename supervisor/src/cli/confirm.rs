@@ -56,7 +56,17 @@ pub fn change(
     let before_current = volume.current(app);
     let before_previous = volume.previous(app).ok().flatten();
     let current = before_current.as_ref().ok().cloned().flatten();
-    if current.as_deref() == Some(target) {
+    // Already current: done when every watching supervisor runs it. Else `current` is written
+    // again (same version) so that those which refused it, or skipped it while it was marked
+    // bad, try once more; the answer is then confirmed like any activation.
+    let again = current.as_deref() == Some(target);
+    if again
+        && volume
+            .live_supervisors(app)?
+            .iter()
+            .filter(|s| s.watching)
+            .all(|s| s.running.as_deref() == Some(target))
+    {
         return Ok(vec![format!("{app} {target} is already current")]);
     }
     if let Err(failed) = preflight::check(volume, app, target, current.as_deref()) {
@@ -69,20 +79,26 @@ pub fn change(
     }
     let started = now_ms();
     match &how {
+        Move::Activate if again => volume.reannounce(app, target)?,
         Move::Activate => {
             volume.activate(app, target)?;
         }
         Move::Rollback { next } => volume.restore_pointers(app, Some(target), next.as_deref())?,
     }
-    let mut lines = vec![format!(
-        "{app}: current is now {target} (was {})",
-        current.as_deref().unwrap_or("none")
-    )];
+    let mut lines = vec![if again {
+        format!("{app}: current already names {target}; asking the supervisors that do not run it to try it again")
+    } else {
+        format!(
+            "{app}: current is now {target} (was {})",
+            current.as_deref().unwrap_or("none")
+        )
+    }];
     let Some(wait) = wait else {
         lines.push("not waiting for the supervisors (--no-wait)".to_owned());
         return Ok(lines);
     };
     let put_back = || match &before_current {
+        Ok(_) if again => Ok(format!("current still names {target}, as before")),
         Ok(current) => volume
             .restore_pointers(app, current.as_deref(), before_previous.as_deref())
             .map(|()| format!("current is back on {}", current.as_deref().unwrap_or("nothing"))),

@@ -5,6 +5,7 @@
 
 mod absorb;
 mod activate;
+mod chain;
 mod check;
 mod confirm;
 mod demo;
@@ -109,7 +110,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("molt: {e:#}");
+            eprintln!("molt: {}", chain::line(&*e));
             ExitCode::from(1)
         }
     }

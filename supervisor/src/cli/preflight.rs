@@ -33,7 +33,7 @@ pub fn check(volume: &Volume, app: &str, target: &str, current: Option<&str>) ->
             ),
         ));
     }
-    let new = describe(&verified.library).map_err(|e| fail("load", format!("{e:#}")))?;
+    let new = describe(&verified.library).map_err(|e| fail("load", super::chain::line(&*e)))?;
     if new.name != app {
         return Err(fail(
             "name",
@@ -57,7 +57,8 @@ pub fn check(volume: &Volume, app: &str, target: &str, current: Option<&str>) ->
     let Ok(running) = volume.verify_release(app, current) else {
         return Ok(());
     };
-    let old = describe(&running.library).map_err(|e| fail("load", format!("{current}: {e:#}")))?;
+    let old = describe(&running.library)
+        .map_err(|e| fail("load", format!("{current}: {}", super::chain::line(&*e))))?;
     if molt_abi::choose_schema(old.state_schema, &old.exports, new.state_schema, &new.imports).is_none() {
         return Err(fail(
             "stage",

@@ -94,6 +94,7 @@ impl Supervisor {
     pub fn boot(self: &Arc<Self>) -> Outcome {
         let _one_at_a_time = self.changing.lock();
         let app = self.config.app.clone();
+        let seen = self.seen();
         let current = match self.volume.current(&app) {
             Ok(current) => current,
             Err(e) => {
@@ -154,8 +155,8 @@ impl Supervisor {
                     let mut message = format!("{app} {version} is serving");
                     if current.as_ref() != Some(version) {
                         // Not retried on every wake-up: only when `current` names another.
-                        self.record.lock().refused =
-                            Some(current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned()));
+                        let key = current.clone().unwrap_or_else(|| UNREADABLE_CURRENT.to_owned());
+                        self.record.lock().remember_refused(key, seen);
                         let named = current.as_deref().unwrap_or("nothing usable");
                         tracing::error!(current = named, serving = %version, "`current` could not start: serving another release instead");
                         message.push_str(&format!(" (current names {named}, which could not start)"));

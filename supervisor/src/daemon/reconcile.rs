@@ -44,6 +44,7 @@ impl Supervisor {
 
     pub(super) fn reconcile_locked(self: &Arc<Self>, force: bool, why: Change) -> Outcome {
         let app = &self.config.app;
+        let seen = self.seen();
         let desired = match self.volume.current(app) {
             Ok(Some(version)) => version,
             Ok(None) => {
@@ -58,7 +59,7 @@ impl Supervisor {
                 // the volume) is a refusal like any other: logged and in `/status`, once per
                 // distinct error (a poll tick does not log the same refusal again).
                 let key = format!("{UNREADABLE_CURRENT} {e}");
-                if !force && self.record.lock().refused.as_deref() == Some(key.as_str()) {
+                if !force && self.record.lock().refused_before(&key, seen) {
                     return self.outcome(false, format!("{e} (refused before, see last_refusal)"), None);
                 }
                 let refused = Refused::Pointer {
@@ -66,7 +67,7 @@ impl Supervisor {
                     source: Box::new(e),
                 };
                 let outcome = self.refused_outcome(UNREADABLE_CURRENT, refused);
-                self.record.lock().refused = Some(key);
+                self.record.lock().remember_refused(key, seen);
                 return outcome;
             }
         };
@@ -74,12 +75,37 @@ impl Supervisor {
             self.record.lock().refused = None;
             return self.outcome(true, format!("{app} {desired} is already serving"), None);
         }
-        if !force && self.record.lock().refused.as_deref() == Some(desired.as_str()) {
+        if !force && self.record.lock().refused_before(&desired, seen) {
             return self.outcome(
                 false,
                 format!("{app} {desired} was refused before (see last_refusal)"),
                 None,
             );
+        }
+        // A release marked bad (its probation failed, or it was refused by a supervisor of this
+        // volume) is not followed when `current` names it again, by hand or by a stale writer:
+        // `molt activate --force` is the one way to try it again, and it clears the mark first.
+        // A release this supervisor refused itself (and so marked) is not refused again: the
+        // first refusal, with its real cause, stays the one reported.
+        if !force {
+            if let Ok(Some(verdict)) = self.volume.verdict(app, &desired) {
+                if verdict.is_bad() && self.record.lock().refused.as_deref() == Some(desired.as_str()) {
+                    return self.outcome(
+                        false,
+                        format!("{app} {desired} was refused before and is marked bad (see last_refusal)"),
+                        None,
+                    );
+                }
+                if verdict.is_bad() {
+                    let refused = Refused::KnownBad {
+                        release: format!("{app} {desired}"),
+                        reason: verdict.reason,
+                    };
+                    let outcome = self.refused_outcome(&desired, refused);
+                    self.record.lock().remember_refused(desired, seen);
+                    return outcome;
+                }
+            }
         }
         let first = self.engine.get().is_none();
         match self.change_to(&desired, why) {
@@ -100,7 +126,11 @@ impl Supervisor {
                 }
                 self.outcome(true, message, None)
             }
-            Err(refused) => self.refused_outcome(&desired, refused),
+            Err(refused) => {
+                let outcome = self.refused_outcome(&desired, refused);
+                self.record.lock().remember_refused(desired, seen);
+                outcome
+            }
         }
     }
 

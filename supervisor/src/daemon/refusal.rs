@@ -62,7 +62,9 @@ impl Supervisor {
             let mut rec = self.record.lock();
             rec.last_refusal = Some(refusal.clone());
             if what == Refusing::Change {
+                // The reconcile that asked remembers what it saw (`remember_refused`).
                 rec.refused = Some(version.to_owned());
+                rec.refused_seen = None;
                 rec.refused_note = Some(RefusalNote {
                     version: version.to_owned(),
                     step,

@@ -166,9 +166,9 @@ impl Refused {
     }
 
     /// Whether the refusal is of a version change that was tried (not of a pointer that
-    /// names no version).
+    /// names no version, nor of a release known bad, which is not tried).
     pub fn is_swap_attempt(&self) -> bool {
-        !matches!(self, Refused::Pointer { .. })
+        !matches!(self, Refused::Pointer { .. } | Refused::KnownBad { .. })
     }
 
     /// How many microseconds traffic was paused before the refusal.

@@ -66,9 +66,13 @@ pub(super) struct Record {
     pub(super) requests_at_snapshot: u64,
     /// Set while snapshot writes fail; cleared by the next success.
     pub(super) snapshot_failure: Option<crate::control::SnapshotFailure>,
-    /// The desired version last refused: not retried until `current` names another, or an
-    /// operator asks again through the control API.
+    /// The desired version last refused: not retried until `current` is written again (by
+    /// any writer, even with the same version), or an operator asks again through the control
+    /// API. A poll of an unchanged `current` does not retry it.
     pub(super) refused: Option<String>,
+    /// What was seen of `current` when the reconcile that refused `refused` began (`None`:
+    /// not known, so the next wake-up retries).
+    pub(super) refused_seen: Option<Seen>,
     /// The last refused change, as the volume report carries it.
     pub(super) refused_note: Option<RefusalNote>,
     /// The versions this supervisor served before the running one, oldest first (see
@@ -76,6 +80,40 @@ pub(super) struct Record {
     pub(super) history: Vec<String>,
     /// What the previous process of this instance ran, until the first version starts.
     pub(super) ran_before_restart: Option<String>,
+}
+
+/// What a reconcile saw of `current` as it began: the pointer file's stamp, and how many
+/// changes of it the watcher had reported. Two reconciles that see the same have seen the same
+/// write of `current`. Both are needed: the stamp alone can repeat (an inode number reused
+/// within one tick of the file clock), and a volume without inotify reports no changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    stamp: Option<crate::volume::PointerStamp>,
+    changes: u64,
+}
+
+impl Supervisor {
+    /// What is seen of `current` now; taken before `current` is read.
+    pub(super) fn seen(&self) -> Seen {
+        Seen {
+            changes: self.metrics.wakeups(crate::metrics::WakeSource::Change),
+            stamp: self.volume.current_stamp(&self.config.app),
+        }
+    }
+}
+
+impl Record {
+    /// Remembers that `key` (a desired version, or a pointer error) was refused by a
+    /// reconcile that began having seen `seen`.
+    pub(super) fn remember_refused(&mut self, key: String, seen: Seen) {
+        self.refused = Some(key);
+        self.refused_seen = Some(seen);
+    }
+
+    /// Whether `key` was refused by a reconcile that saw the same write of `current` as `seen`.
+    pub(super) fn refused_before(&self, key: &str, seen: Seen) -> bool {
+        self.refused.as_deref() == Some(key) && self.refused_seen == Some(seen)
+    }
 }
 
 /// A snapshot's state: the bytes, and the tables when it has them.

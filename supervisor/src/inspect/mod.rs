@@ -30,6 +30,7 @@ pub use dry_run::{DryRun, Step};
 pub use rules::Rule;
 
 use crate::loader::{ElfFacts, Expect, LoadError, PluginInfo};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -239,7 +240,9 @@ impl Inspector {
             .env_remove("MOLT_LOG_FORMAT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr);
+            .stderr(stderr)
+            // A group of its own, so that what a constructor starts can be ended with it.
+            .process_group(0);
         command.args(args);
         let child = command
             .spawn()

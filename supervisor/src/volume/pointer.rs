@@ -18,7 +18,36 @@ pub struct Activation {
     pub changed: bool,
 }
 
+/// Which write of a pointer file is there now: its inode and modification time. A pointer is
+/// replaced by rename, so every write, even of the same version, gives a new stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PointerStamp {
+    ino: u64,
+    mtime_ns: i128,
+}
+
 impl Volume {
+    /// The stamp of `current` as it is now (`None` when it cannot be looked at); the file is
+    /// not opened and a link is not followed.
+    pub fn current_stamp(&self, app: &str) -> Option<PointerStamp> {
+        use std::os::unix::fs::MetadataExt;
+        check_name("app", app).ok()?;
+        let meta = std::fs::symlink_metadata(self.current_path(app)).ok()?;
+        Some(PointerStamp {
+            ino: meta.ino(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        })
+    }
+
+    /// Writes `current` again with the version it already names, so that watching supervisors
+    /// look at it again (one that refused it retries; see `daemon/reconcile.rs`). `previous`
+    /// is left alone. The caller holds the app's lock ([`Volume::lock_app`]) and has read
+    /// `current`; the release must verify.
+    pub fn reannounce(&self, app: &str, version: &str) -> Result<(), VolumeError> {
+        self.verify_release(app, version)?;
+        write_pointer(&self.current_path(app), version)
+    }
+
     /// The version `current` points at; `None` when no version was ever activated.
     pub fn current(&self, app: &str) -> Result<Option<String>, VolumeError> {
         check_name("app", app)?;

@@ -9,7 +9,7 @@
 
 use crate::affinity;
 use crate::load::{Running, Spec};
-use crate::stats::median;
+use crate::stats::Paired;
 use anyhow::{ensure, Context};
 use molt_abi::{App, Request};
 use molt_supervisor::engine::{Engine, EngineConfig};
@@ -160,17 +160,12 @@ pub fn run(
     server.shutdown_timeout(Duration::from_secs(5));
     ensure!(!abi_rps.is_empty(), "no rounds were run");
 
-    let (abi_median_rps, static_median_rps) = (median(&abi_rps), median(&static_rps));
-    let paired: Vec<f64> = abi_rps
-        .iter()
-        .zip(&static_rps)
-        .map(|(a, s)| a / s.max(1e-9))
-        .collect();
+    let compared = Paired::of(&abi_rps, &static_rps);
     Ok(BoundaryResult {
-        ratio: abi_median_rps / static_median_rps.max(1e-9),
-        paired_ratio: median(&paired),
-        abi_median_rps,
-        static_median_rps,
+        ratio: compared.ratio,
+        paired_ratio: compared.paired_ratio,
+        abi_median_rps: compared.a,
+        static_median_rps: compared.b,
         abi_rps,
         static_rps,
         failed,

@@ -11,7 +11,7 @@ use crate::artifacts::Built;
 use crate::load::{Running, Spec};
 use crate::molt::{push, Molt, Setup};
 use crate::procstat::{usage, Usage};
-use crate::stats::median;
+use crate::stats::{median, Paired};
 use anyhow::{ensure, Context};
 use axum::extract::State;
 use axum::routing::post;
@@ -128,17 +128,12 @@ pub fn run(built: &Built, work: &Path, plan: Plan, mut tick: impl FnMut()) -> an
     drop(axum);
     molt.terminate()?;
     ensure!(!molt_rps.is_empty(), "no rounds were run");
-    let (molt_median_rps, axum_median_rps) = (median(&molt_rps), median(&axum_rps));
-    let paired: Vec<f64> = molt_rps
-        .iter()
-        .zip(&axum_rps)
-        .map(|(m, a)| m / a.max(1e-9))
-        .collect();
+    let compared = Paired::of(&molt_rps, &axum_rps);
     Ok(PeerResult {
-        peer_ratio: molt_median_rps / axum_median_rps.max(1e-9),
-        paired_ratio: median(&paired),
-        molt_median_rps,
-        axum_median_rps,
+        peer_ratio: compared.ratio,
+        paired_ratio: compared.paired_ratio,
+        molt_median_rps: compared.a,
+        axum_median_rps: compared.b,
         context_switches_per_request: Both {
             molt: median(&molt_cs),
             axum: median(&axum_cs),

@@ -52,6 +52,35 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Two series measured in alternating rounds (round `i` of `a` beside round `i` of `b`),
+/// compared: the ratio of their medians, and the median of the per-round ratios (which a
+/// machine that slows down for a while affects less).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    /// The median of `a`.
+    pub a: f64,
+    /// The median of `b`.
+    pub b: f64,
+    /// `a / b` of the medians.
+    pub ratio: f64,
+    /// The median of `a[i] / b[i]`.
+    pub paired_ratio: f64,
+}
+
+impl Paired {
+    /// Compares `a` against `b`.
+    pub fn of(a: &[f64], b: &[f64]) -> Paired {
+        let per_round: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b.max(1e-9)).collect();
+        let (a, b) = (median(a), median(b));
+        Paired {
+            a,
+            b,
+            ratio: a / b.max(1e-9),
+            paired_ratio: median(&per_round),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +94,13 @@ mod tests {
         assert_eq!(Summary::of(&[7.0]).p99, 7.0);
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn paired_rounds() {
+        let p = Paired::of(&[10.0, 20.0, 30.0], &[10.0, 10.0, 60.0]);
+        assert_eq!((p.a, p.b), (20.0, 10.0));
+        assert_eq!(p.ratio, 2.0);
+        assert_eq!(p.paired_ratio, 1.0);
     }
 }

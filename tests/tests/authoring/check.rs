@@ -220,6 +220,20 @@ fn a_library_with_two_apps_linked_in_is_refused_before_it_is_opened() {
 }
 
 #[test]
+fn a_refusal_names_its_cause_once() {
+    // The loader's error carries the pre-check's as its cause and also says it in its own
+    // message; the command line prints the chain without saying a cause twice.
+    let (code, out, err) = check(&[&lib("fixture_bogus_entry")]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("not a function: not a molt app"), "{err}");
+    assert_eq!(
+        err.matches("not a molt app").count(),
+        1,
+        "the cause is said twice: {err}"
+    );
+}
+
+#[test]
 fn a_thread_local_with_a_destructor_keeps_the_library_mapped() {
     // No thread of its own, but `handle` registered a TLS destructor on the thread that
     // served the request: glibc keeps the library until that thread exits.

@@ -113,3 +113,51 @@ impl Env {
         p
     }
 }
+
+#[test]
+fn a_release_marked_bad_is_not_followed_when_current_names_it_again() {
+    let env = Env::new("known-bad");
+    env.push(&plugin("counter_v1"));
+    let molt = env.start(std::iter::empty::<String>());
+    molt.wait_for_version("1.0.0");
+    let http = http();
+    incr(&http, &molt, 3, "1.0.0");
+
+    // v3 cannot import v1's state: its push is refused and the release is marked bad. From
+    // v2 it would import fine, so only the mark can keep a supervisor off it below.
+    let (stdout, stderr) = fails(1, &["push", &lib("counter_v3"), "--volume", &path(&env.volume)]);
+    assert!(
+        format!("{stdout}{stderr}").contains("no shared state schema"),
+        "{stdout}{stderr}"
+    );
+    env.push(&plugin("counter_v2"));
+    molt.wait_for_version("2.0.0");
+    let total = incr(&http, &molt, 2, "2.0.0");
+    assert_eq!(total, 5);
+
+    // An operator's script (or a stale writer) points `current` at the bad release.
+    env.point_current_at("3.0.0");
+    let (status, refusal) = refusal_of(&molt, "3.0.0");
+    assert_eq!(refusal.step, "known bad", "{refusal:#?}\n{}", molt.log());
+    assert!(
+        refusal.error.contains("marked bad")
+            && refusal.error.contains("--force")
+            && refusal.error.contains("counter 2.0.0"),
+        "the refusal does not name the mark, the way past it and what serves: {refusal:#?}"
+    );
+    assert_eq!(status.version.as_deref(), Some("2.0.0"), "{status:#?}");
+    assert_eq!(incr(&http, &molt, 1, "2.0.0"), total + 1, "{}", molt.log());
+
+    // `activate --force` is the way to try it again: it clears the mark, and v3 imports v2.
+    ok(&[
+        "activate",
+        "3.0.0",
+        "--force",
+        "--volume",
+        &path(&env.volume),
+        "--app",
+        APP,
+    ]);
+    molt.wait_for_version("3.0.0");
+    assert_eq!(count(&http, &molt), (total + 1, "3.0.0".to_owned()));
+}

@@ -83,6 +83,79 @@ fn constructors_that_exit_abort_or_hang_are_refusals_not_outages() {
     assert!(out.contains("constructors  3 (.init_array"), "{out}");
 }
 
+/// Whether process `pid` has ended (gone, or a zombie waiting for its reaper).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// Waits up to 10 s for the pid written to `pidfile` to end.
+fn process_in_pidfile_ends(pidfile: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(pidfile).map_err(|e| format!("no pid file: {e}"))?;
+    let pid: u32 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("pid file {text:?}: {e}"))?;
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !ended(pid) {
+        if std::time::Instant::now() > until {
+            return Err(format!("process {pid}, started by the constructor, still runs"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+#[test]
+fn processes_a_constructor_starts_do_not_outlive_the_inspection() {
+    let case = Case::new("foreign-ctor-spawn");
+    let ctor = plugin("fixture_ctor");
+    let pidfile = case.dir.path().join("ctor.pid");
+    let pidfile_s = path(&pidfile);
+    // The constructor starts `sleep 3600` and returns: the inspection passes, and the process
+    // it started is ended with it.
+    let _ = std::fs::remove_file(&pidfile);
+    let out = run_env(
+        &["check", &path(&ctor)],
+        &[
+            ("MOLT_FIXTURE_CTOR", "spawn"),
+            ("MOLT_FIXTURE_CTOR_PIDFILE", &pidfile_s),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    process_in_pidfile_ends(&pidfile).unwrap();
+
+    // It starts one and hangs: the deadline kills the inspecting process and what it started,
+    // for `molt check` and for an upload alike.
+    let _ = std::fs::remove_file(&pidfile);
+    let stderr = refused(
+        &["check", &path(&ctor), "--timeout", "2s"],
+        &[
+            ("MOLT_FIXTURE_CTOR", "spawn-hang"),
+            ("MOLT_FIXTURE_CTOR_PIDFILE", &pidfile_s),
+        ],
+    );
+    assert!(stderr.contains("did not finish within 2s"), "{stderr}");
+    process_in_pidfile_ends(&pidfile).unwrap();
+
+    let _ = std::fs::remove_file(&pidfile);
+    let opts = case
+        .opts(["--inspect-timeout", "2s"])
+        .env("MOLT_FIXTURE_CTOR", "spawn-hang")
+        .env("MOLT_FIXTURE_CTOR_PIDFILE", &pidfile_s);
+    let (molt, n) = case.serving(opts, 3);
+    let message = upload_refused(&molt, &ctor, "2.0.0-ctor");
+    assert!(message.contains("did not finish within 2s"), "{message}");
+    process_in_pidfile_ends(&pidfile).unwrap();
+    still_serving(&molt, n);
+    molt.terminate();
+}
+
 #[test]
 fn an_entry_symbol_that_is_an_int_is_refused_before_anything_is_opened() {
     let case = Case::new("foreign-bogus-entry");

@@ -44,8 +44,15 @@ impl Volume {
         std::fs::rename(&tmp, self.app_dir().join("current")).expect("renaming over current");
     }
 
-    /// Points `current` back at v1 (a plain file).
+    /// Points `current` back at v1 (a plain file), and lifts the bad mark a refused release
+    /// got (as `molt activate --force` would), so that the next case's edit of the same release
+    /// is checked again rather than refused as known bad.
     fn restore(&self) {
+        let verdict = self
+            .app_dir()
+            .join(molt_supervisor::volume::VERDICTS_DIR)
+            .join("2.0.0");
+        let _ = std::fs::remove_file(verdict);
         let current = self.app_dir().join("current");
         if current.symlink_metadata().is_ok_and(|m| m.is_dir()) {
             std::fs::remove_dir(&current).expect("removing the current directory");

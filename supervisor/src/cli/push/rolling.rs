@@ -119,20 +119,25 @@ fn fail(
     error: anyhow::Error,
     upgraded: &[&ControlClient],
 ) -> anyhow::Result<()> {
-    eprintln!("[{n}/{total}] {}: FAILED: {error:#}", client.base());
+    let error = crate::cli::chain::line(&*error);
+    eprintln!("[{n}/{total}] {}: FAILED: {error}", client.base());
     let mut rollback_errors = Vec::new();
     for done in upgraded.iter().rev() {
         match done.rollback() {
             Ok(outcome) => eprintln!("  rolled back {}: {}", done.base(), outcome.message),
             Err(e) => {
-                eprintln!("  rollback of {} FAILED: {e:#}", done.base());
+                eprintln!(
+                    "  rollback of {} FAILED: {}",
+                    done.base(),
+                    crate::cli::chain::line(&e)
+                );
                 rollback_errors.push(done.base().to_owned());
             }
         }
     }
     let untouched = total - n;
     bail!(
-        "rolling push of {release} stopped at {n}/{total} ({}): {error:#}; {} upgraded supervisor(s) rolled back{}; \
+        "rolling push of {release} stopped at {n}/{total} ({}): {error}; {} upgraded supervisor(s) rolled back{}; \
          {untouched} never touched",
         client.base(),
         upgraded.len() - rollback_errors.len(),
