@@ -106,7 +106,9 @@ impl Supervisor {
                 None
             }
         };
-        let snapshot = self.snapshots.latest().ok().flatten().map(|s| s.version);
+        let snapshot = self
+            .first_restore_version()
+            .or_else(|| self.snapshots.latest().ok().flatten().map(|s| s.version));
         if current.is_none() && snapshot.is_none() && self.record.lock().last_refusal.is_none() {
             let outcome = self.outcome(
                 true,

@@ -49,6 +49,10 @@ pub struct Supervisor {
     pub(super) withdrawn: std::sync::atomic::AtomicBool,
     /// This supervisor's part in handoffs: its own state's phase, the ids it absorbed.
     pub(super) handoffs: super::handoff::Handoffs,
+    /// The latest snapshot as `open` read and checked it, with its version, kept for the first
+    /// start so that a start reads the snapshot once (a large one takes seconds to read).
+    /// Taken by the first [`Supervisor::restorable_state`]; a later call reads the file again.
+    pub(super) first_restore: Mutex<Option<(String, Restorable)>>,
 }
 
 #[derive(Default)]
@@ -176,9 +180,11 @@ impl Supervisor {
             publishing: Mutex::new(()),
             withdrawn: std::sync::atomic::AtomicBool::new(false),
             handoffs: Default::default(),
+            first_restore: Mutex::new(None),
             config,
         };
-        sup.restorable_state()?;
+        let first = sup.read_restorable_state()?;
+        *sup.first_restore.lock() = first;
         if let Err(e) = sup.lock.record_holder() {
             tracing::warn!(lock = %sup.lock.path().display(), error = %e, "cannot write who holds the state directory's lock");
         }
@@ -186,10 +192,26 @@ impl Supervisor {
         Ok(Arc::new(sup))
     }
 
-    /// The latest snapshot's state, checked: a corrupt one is an error (and has been renamed
-    /// aside by the store) unless `discard_corrupt_state`, in which case the next older one is
-    /// tried, down to none.
+    /// The latest snapshot's state: the one `open` read, the first time; read again after.
     pub(super) fn restorable_state(&self) -> Result<Option<Restorable>, DaemonError> {
+        if let Some((_, state)) = self.first_restore.lock().take() {
+            return Ok(Some(state));
+        }
+        Ok(self.read_restorable_state()?.map(|(_, state)| state))
+    }
+
+    /// The version of the snapshot the first start restores, while it has not started.
+    pub(super) fn first_restore_version(&self) -> Option<String> {
+        self.first_restore
+            .lock()
+            .as_ref()
+            .map(|(version, _)| version.clone())
+    }
+
+    /// The latest snapshot's version and state, read and checked: a corrupt one is an error
+    /// (and has been renamed aside by the store) unless `discard_corrupt_state`, in which case
+    /// the next older one is tried, down to none.
+    fn read_restorable_state(&self) -> Result<Option<(String, Restorable)>, DaemonError> {
         loop {
             match self.snapshots.latest() {
                 Ok(None) => return Ok(None),
@@ -218,7 +240,7 @@ impl Supervisor {
                         schema: snap.schema,
                         bytes: snap.bytes,
                     };
-                    return Ok(Some((state, snap.tables)));
+                    return Ok(Some((snap.version, (state, snap.tables))));
                 }
                 Err(crate::snapshot::SnapshotError::Corrupt { path, .. })
                     if self.config.discard_corrupt_state =>

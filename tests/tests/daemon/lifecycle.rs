@@ -86,4 +86,11 @@ fn a_count_survives_push_upgrade_rollback_and_restart() {
         "the log does not say the state was restored:\n{}",
         again.log()
     );
+    // The start read the snapshot file once: the check at open is the state restored.
+    assert_eq!(
+        again.log().matches("snapshot found").count(),
+        1,
+        "the snapshot was read more than once:\n{}",
+        again.log()
+    );
 }
