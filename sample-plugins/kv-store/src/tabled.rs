@@ -9,6 +9,7 @@ use crate::preload::preload_value;
 use crate::reader::Reader;
 use crate::{json, Stats};
 use molt_abi::{AppError, Order, Request, Response, Table, TableError, Tables, Update};
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 
@@ -20,8 +21,9 @@ pub trait Records: Send + Sync + 'static {
     /// The value part of an encoded record.
     fn value(record: &[u8]) -> &[u8];
     /// The record a `PUT` of `value` stores, given the record it replaces (`None`: a new key,
-    /// or [`Records::READS_OLD`] is false and the old record is not read).
-    fn write(old: Option<&[u8]>, value: &[u8]) -> Vec<u8>;
+    /// or [`Records::READS_OLD`] is false and the old record is not read). Borrowed when the
+    /// record is the value as is: the host copies it into the table, once.
+    fn write<'v>(old: Option<&[u8]>, value: &'v [u8]) -> Cow<'v, [u8]>;
     /// Whether [`Records::write`] needs the old record (then a `PUT` is an atomic update).
     const READS_OLD: bool;
     /// The record kv v1/v2's bytes state becomes: the value, and v2's write counter (v1: 1).
@@ -60,9 +62,9 @@ impl<R: Records> TableKv<R> {
     /// Stores `value` under `key`; returns whether the key is new.
     pub fn put(&self, key: &str, value: &[u8]) -> Result<bool, TableError> {
         if R::READS_OLD {
-            let existed = self
-                .table
-                .update(key.as_bytes(), |old| Update::Set(R::write(old, value)))?;
+            let existed = self.table.update(key.as_bytes(), |old| {
+                Update::Set(R::write(old, value).into_owned())
+            })?;
             Ok(!existed)
         } else {
             self.table.put(key.as_bytes(), &R::write(None, value))

@@ -15,6 +15,7 @@
 
 use kv_store::tabled::{stats_response, Records, TableKv};
 use molt_abi::{App, AppError, Request, Response, Tables};
+use std::borrow::Cow;
 
 /// Record schema 1: the value.
 pub struct Plain;
@@ -26,8 +27,8 @@ impl Records for Plain {
         record
     }
 
-    fn write(_old: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
-        value.to_vec()
+    fn write<'v>(_old: Option<&[u8]>, value: &'v [u8]) -> Cow<'v, [u8]> {
+        Cow::Borrowed(value)
     }
 
     fn imported(value: &[u8], _writes: u64) -> Vec<u8> {

@@ -19,6 +19,7 @@
 
 use kv_store::tabled::{stats_response, Records, TableKv};
 use molt_abi::{App, AppError, Request, Response, Tables};
+use std::borrow::Cow;
 
 /// Record schema 2: the write counter, then the value.
 pub struct Counted;
@@ -46,8 +47,8 @@ impl Records for Counted {
         record.get(8..).unwrap_or(&[])
     }
 
-    fn write(old: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
-        record(old.map_or(0, writes).saturating_add(1), value)
+    fn write<'v>(old: Option<&[u8]>, value: &'v [u8]) -> Cow<'v, [u8]> {
+        Cow::Owned(record(old.map_or(0, writes).saturating_add(1), value))
     }
 
     fn imported(value: &[u8], writes: u64) -> Vec<u8> {

@@ -162,6 +162,19 @@ pub enum Cause {
         /// The hook deadline.
         timeout: Duration,
     },
+    /// A record hook call ran past the hook deadline during a pass over the tables. The pass
+    /// is abandoned (its thread runs the call to its end); nothing was converted.
+    #[error(transparent)]
+    RecordDeadline(Box<RecordOverrun>),
+    /// A record hook call abandoned on its deadline by an earlier pass has not returned yet: a
+    /// new pass over the tables waits for it to end.
+    #[error("record {key} of table {table}: a record hook call abandoned earlier is still running")]
+    RecordHookRunning {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+    },
     /// No thread could be started to run a hook under its deadline.
     #[error("cannot start a thread for {hook}: {source}")]
     Thread {
@@ -176,6 +189,20 @@ pub enum Cause {
         /// The hook.
         hook: Hook,
     },
+}
+
+/// A record hook call past the hook deadline (see [`Cause::RecordDeadline`]).
+#[derive(Debug, thiserror::Error)]
+#[error("record {key} of table {table}: {by} did not return within {timeout:?} (abandoned)")]
+pub struct RecordOverrun {
+    /// The table.
+    pub table: String,
+    /// The key.
+    pub key: String,
+    /// The hook (version and name).
+    pub by: String,
+    /// The hook deadline.
+    pub timeout: Duration,
 }
 
 impl From<crate::tables::RecordFailure> for Cause {

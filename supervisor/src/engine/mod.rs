@@ -43,7 +43,7 @@ mod test_apps;
 mod tests;
 mod tick;
 
-pub use error::{Action, Cause, Step, SwapError};
+pub use error::{Action, Cause, RecordOverrun, Step, SwapError};
 pub use merge::{MergeReport, MergeSteps};
 pub use pause::Steps;
 pub use snapshot::Exported;
@@ -173,7 +173,7 @@ impl Engine {
         } else {
             Step::Create
         };
-        Self::adopt_tables(&tables, &plugin).map_err(|cause| fail(Step::Tables, cause))?;
+        Self::adopt_tables(&tables, &plugin, timeout).map_err(|cause| fail(Step::Tables, cause))?;
         let p = Arc::clone(&plugin);
         let store = Arc::clone(&tables);
         let started_from = initial.as_ref().map_or(0, |state| state.bytes.len());
@@ -228,7 +228,7 @@ impl Engine {
 
     /// Makes `tables` readable by `plugin` before it serves: every record converted to its
     /// record schema (through its upgrade hook), which becomes the store's.
-    fn adopt_tables(tables: &TableStore, plugin: &Arc<Plugin>) -> Result<(), Cause> {
+    fn adopt_tables(tables: &Arc<TableStore>, plugin: &Arc<Plugin>, timeout: Duration) -> Result<(), Cause> {
         let to = tables::schema_of(plugin);
         let mut stale = std::collections::BTreeSet::new();
         for table in tables.tables() {
@@ -251,7 +251,8 @@ impl Engine {
                     downgrades: Vec::new(),
                 })?;
             tables.flip(Arc::new(conversion));
-            tables.finish_pending().map_err(Cause::from)?;
+            let worker = deadline::Worker::spawn("adopt", Hook::UpgradeRecord)?;
+            self::tables::finish_pending(tables, &worker, timeout)?;
         }
         tables.set_schema(to);
         Ok(())

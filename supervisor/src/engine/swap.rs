@@ -140,22 +140,21 @@ impl Engine {
         let store = Arc::clone(&self.tables);
         let schema_before = store.schema();
         let plan = tables::plan(&store, &running, &target).map_err(|cause| fail(Step::Stage, cause))?;
+        // The thread that will run the record passes, export and import, started now rather
+        // than in the pause.
+        let worker = Worker::spawn("swap", Hook::Export).map_err(|cause| fail(Step::Stage, cause))?;
         let validated = match &plan {
-            TablePlan::Convert(conversion) => {
-                tables::validate(&store, conversion).map_err(|cause| fail(Step::Tables, cause))?
-            }
+            TablePlan::Convert(conversion) => tables::validate(&store, conversion, &worker, timeout)
+                .map_err(|cause| fail(Step::Tables, cause))?,
             TablePlan::Keep { .. } => 0,
         };
         // The buffer the export writes into, mapped and faulted in now, not in the pause.
         let region = self.export_buffer(&running);
-        // The thread that will run export and import, started now rather than in the pause.
-        // A first, empty job waits until the thread is up and parked on its queue.
-        let worker = Worker::spawn("swap", Hook::Export)
-            .and_then(|worker| worker.run(Hook::Export, timeout, || ()).map(|()| worker))
-            .map_err(|cause| {
-                store.stop_tracking();
-                fail(Step::Stage, cause)
-            })?;
+        // A first, empty job: the worker is up and polling its queue when the pause begins.
+        worker.run(Hook::Export, timeout, || ()).map_err(|cause| {
+            store.stop_tracking();
+            fail(Step::Stage, cause)
+        })?;
         stage_hook();
 
         // 2. Pause and drain: from here on new calls queue behind us.
@@ -173,9 +172,8 @@ impl Engine {
             cause
         };
         let validated_in_pause = match &plan {
-            TablePlan::Convert(conversion) => store
-                .validate_written(conversion)
-                .map_err(|e| fail(Step::Tables, Cause::from(e)))?,
+            TablePlan::Convert(conversion) => tables::validate_written(&store, conversion, &worker, timeout)
+                .map_err(|cause| fail(Step::Tables, unflipped(cause)))?,
             TablePlan::Keep { .. } => 0,
         };
         timeline.mark(Mark::Validated);
@@ -223,7 +221,7 @@ impl Engine {
         drop(replaced);
         crate::loader::release_free_memory();
         if let TablePlan::Convert(_) = &plan {
-            tables::finish_in_background(Arc::clone(&store));
+            tables::finish_in_background(Arc::clone(&store), timeout);
         }
         let records = store.records();
         let tables = (records > 0).then(|| TablesReport {

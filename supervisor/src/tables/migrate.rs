@@ -13,6 +13,7 @@
 
 use super::convert::{Conversion, RecordFailure};
 use super::shard::Record;
+use super::watch::{HookWatch, Overdue};
 use super::TableStore;
 use std::sync::Arc;
 
@@ -95,9 +96,15 @@ impl TableStore {
     /// the pending conversion. Returns how many records it converted. A record that fails
     /// (only possible when a hook is not the pure function the ABI asks for) stays as it was,
     /// the conversion stays pending, and the failure is returned.
-    pub fn finish_pending(&self) -> Result<u64, RecordFailure> {
-        let Some(conversion) = self.pending() else {
+    ///
+    /// With a `watch`, every hook call is followed by it (see [`HookWatch`]).
+    pub fn finish_pending(&self, watch: Option<&Arc<HookWatch>>) -> Result<u64, RecordFailure> {
+        let Some(pending) = self.pending() else {
             return Ok(0);
+        };
+        let conversion = match watch {
+            Some(watch) => pending.watched(watch),
+            None => (*pending).clone(),
         };
         let mut converted = 0;
         let mut outcome = Ok(());
@@ -126,11 +133,27 @@ impl TableStore {
             });
             outcome.clone()?;
         }
-        let mut pending = self.pending.write();
-        if pending.as_ref().is_some_and(|p| Arc::ptr_eq(p, &conversion)) {
-            *pending = None;
+        let mut slot = self.pending.write();
+        if slot.as_ref().is_some_and(|p| Arc::ptr_eq(p, &pending)) {
+            *slot = None;
         }
         Ok(converted)
+    }
+
+    /// Remembers a pass given up on its hook deadline, until its overrunning call returns.
+    pub fn abandoned(&self, watch: Arc<HookWatch>, overdue: Overdue) {
+        let mut abandoned = self.abandoned.lock();
+        abandoned.retain(|(watch, _)| Arc::strong_count(watch) > 1);
+        abandoned.push((watch, overdue));
+    }
+
+    /// A pass given up earlier that is still in its overrunning hook call (the pass's worker
+    /// holds the other references to its watch until the pass ends), if any: another pass
+    /// waits for it to end, so that the two never run at once.
+    pub fn abandoned_running(&self) -> Option<Overdue> {
+        let mut abandoned = self.abandoned.lock();
+        abandoned.retain(|(watch, _)| Arc::strong_count(watch) > 1);
+        abandoned.first().map(|(_, overdue)| overdue.clone())
     }
 }
 

@@ -8,24 +8,30 @@
 //!
 //! - [`shard`]: a table is [`SHARDS`] shards, each an ordered map behind its own lock, so a
 //!   hot key never serialises the rest. Every record carries the table schema it is in.
+//! - [`key`]: a record's key, kept inline in the map's nodes when short.
 //! - [`table`]: get (borrowed, in place), put, delete, atomic update, scan (unordered or
 //!   ordered, a batch at a time), count; a record in an older schema is converted the first
 //!   time it is read, in place.
 //! - [`convert`]: the record hook and the conversion a schema change leaves pending.
 //! - [`migrate`]: validating a schema change while traffic flows, tracking the keys written
 //!   meanwhile, and the background pass that converts what was not read.
+//! - [`watch`]: following a pass's record hook calls, to hold each to the hook deadline.
 //! - [`snapshot`]: the tables section of a snapshot file, written shard by shard while traffic
 //!   flows.
 
 pub mod convert;
+pub mod key;
 pub mod migrate;
 pub mod shard;
 pub mod snapshot;
 pub mod table;
+pub mod watch;
 
 pub use convert::{key_text, Conversion, RecordFailure, RecordHook};
+pub use key::Key;
 pub use shard::{Record, SHARDS};
 pub use table::{Change, Table};
+pub use watch::{HookWatch, Overdue};
 
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -41,6 +47,8 @@ pub struct TableStore {
     tracking: RwLock<bool>,
     /// The table schema of the version serving (0 before any version kept tables).
     schema: AtomicU32,
+    /// Passes given up on the hook deadline, with the call they overran.
+    abandoned: parking_lot::Mutex<Vec<(Arc<HookWatch>, Overdue)>>,
 }
 
 impl Default for TableStore {
@@ -57,6 +65,7 @@ impl TableStore {
             pending: Arc::new(RwLock::new(None)),
             tracking: RwLock::new(false),
             schema: AtomicU32::new(0),
+            abandoned: parking_lot::Mutex::new(Vec::new()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One shard of a table: an ordered map of records behind its own lock, and the keys written
 //! since a schema migration started tracking them.
 
+use super::key::Key;
 use std::collections::{BTreeMap, HashSet};
 
 /// How many shards a table has. A hot key locks only its shard; the others go on.
@@ -28,7 +29,7 @@ pub struct Record {
 /// The records of one shard.
 #[derive(Debug, Default)]
 pub(crate) struct Shard {
-    pub(crate) map: BTreeMap<Box<[u8]>, Record>,
+    pub(crate) map: BTreeMap<Key, Record>,
     /// Sum of key and value lengths.
     pub(crate) bytes: usize,
     /// Keys written since tracking began (a schema migration in progress), or `None`.
@@ -36,19 +37,36 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
+    /// The record of `key`. A short key is looked up as a [`Key`], whose comparisons need no
+    /// `memcmp`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&Record> {
+        match Key::inline(key) {
+            Some(inline) => self.map.get(&inline),
+            None => self.map.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Record> {
+        match Key::inline(key) {
+            Some(inline) => self.map.get_mut(&inline),
+            None => self.map.get_mut(key),
+        }
+    }
+
     /// Stores `record` under `key`; returns whether the key is new.
     pub(crate) fn insert(&mut self, key: &[u8], record: Record) -> bool {
         self.touch(key);
         self.bytes += record.value.len();
-        match self.map.get_mut(key) {
+        match self.get_mut(key) {
             Some(old) => {
-                self.bytes -= old.value.len();
+                let old_len = old.value.len();
                 *old = record;
+                self.bytes -= old_len;
                 false
             }
             None => {
                 self.bytes += key.len();
-                self.map.insert(key.into(), record);
+                self.map.insert(Key::new(key), record);
                 true
             }
         }
@@ -56,15 +74,21 @@ impl Shard {
 
     /// Replaces the record of a key that exists (a conversion): not a write of the app's.
     pub(crate) fn replace(&mut self, key: &[u8], record: Record) {
-        if let Some(old) = self.map.get_mut(key) {
-            self.bytes = self.bytes - old.value.len() + record.value.len();
+        let added = record.value.len();
+        if let Some(old) = self.get_mut(key) {
+            let removed = old.value.len();
             *old = record;
+            self.bytes = self.bytes - removed + added;
         }
     }
 
     /// Removes `key`; returns whether it was there.
     pub(crate) fn remove(&mut self, key: &[u8]) -> bool {
-        match self.map.remove(key) {
+        let removed = match Key::inline(key) {
+            Some(inline) => self.map.remove(&inline),
+            None => self.map.remove(key),
+        };
+        match removed {
             Some(old) => {
                 self.touch(key);
                 self.bytes -= key.len() + old.value.len();

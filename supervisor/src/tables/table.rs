@@ -5,6 +5,7 @@
 //! transformation), and the converted value replaces it in place.
 
 use super::convert::{key_text, Conversion, RecordFailure};
+use super::key::Key;
 use super::shard::{shard_of, Record, Shard, SHARDS};
 use parking_lot::RwLock;
 use std::cmp::Reverse;
@@ -16,10 +17,10 @@ use std::sync::Arc;
 pub(crate) type Pending = RwLock<Option<Arc<Conversion>>>;
 
 /// Records copied out of a shard, to use without its lock.
-pub(crate) type Batch = Vec<(Box<[u8]>, Record)>;
+pub(crate) type Batch = Vec<(Key, Record)>;
 
 /// A shard's records copied out for an ordered scan, not visited yet.
-type Queue = VecDeque<(Box<[u8]>, Record)>;
+type Queue = VecDeque<(Key, Record)>;
 
 /// At most this many records are copied out of a shard under one lock hold.
 pub(crate) const BATCH_RECORDS: usize = 256;
@@ -88,7 +89,7 @@ impl Table {
 
     /// Converts the record of `key` (if any) to `want` in place; the shard is write-locked.
     fn convert_locked(&self, shard: &mut Shard, key: &[u8], want: u32) -> Result<(), RecordFailure> {
-        if let Some(record) = shard.map.get(key) {
+        if let Some(record) = shard.get(key) {
             if record.schema != want {
                 let value = self.convert(key, record, want)?;
                 shard.replace(
@@ -113,7 +114,7 @@ impl Table {
         let shard = self.shard(key);
         {
             let guard = shard.read();
-            match guard.map.get(key) {
+            match guard.get(key) {
                 None => return Ok(None),
                 Some(record) if record.schema == want => return Ok(Some(f(&record.value))),
                 Some(_) => {}
@@ -121,7 +122,7 @@ impl Table {
         }
         let mut guard = shard.write();
         self.convert_locked(&mut guard, key, want)?;
-        Ok(guard.map.get(key).map(|record| f(&record.value)))
+        Ok(guard.get(key).map(|record| f(&record.value)))
     }
 
     /// Stores `value` (in schema `schema`) under `key`; returns whether the key is new.
@@ -148,7 +149,7 @@ impl Table {
     ) -> Result<bool, RecordFailure> {
         let mut guard = self.shard(key).write();
         self.convert_locked(&mut guard, key, want)?;
-        let old = guard.map.get(key).map(|record| &record.value[..]);
+        let old = guard.get(key).map(|record| &record.value[..]);
         let existed = old.is_some();
         match f(old) {
             Change::Keep => {}
@@ -219,9 +220,9 @@ impl Table {
             else {
                 continue;
             };
-            let mut after: Option<Box<[u8]>> = None;
+            let mut after: Option<Key> = None;
             loop {
-                let batch = self.batch(shard, after.as_deref(), Some(&until));
+                let batch = self.batch(shard, after.as_deref(), Some(until.as_slice()));
                 let Some((last, _)) = batch.last() else { break };
                 after = Some(last.clone());
                 if f(batch) {
@@ -269,7 +270,7 @@ impl Table {
         }
         // Ordered: one cursor per shard, merged by a heap of each shard's next key.
         let mut buffers: Vec<Queue> = (0..SHARDS).map(|_| VecDeque::new()).collect();
-        let mut after: Vec<Option<Box<[u8]>>> = vec![None; SHARDS];
+        let mut after: Vec<Option<Key>> = vec![None; SHARDS];
         let mut done = [false; SHARDS];
         let mut heap = BinaryHeap::new();
         let mut refill = |shard: usize, buffers: &mut Vec<Queue>| {
@@ -323,14 +324,14 @@ impl Table {
 
     /// The record of `key`, copied.
     pub(crate) fn record(&self, key: &[u8]) -> Option<Record> {
-        self.shard(key).read().map.get(key).cloned()
+        self.shard(key).read().get(key).cloned()
     }
 
     /// Replaces the record of `key` by `record` if it is still `expected` (a background
     /// conversion that raced with no write).
     pub(crate) fn replace_if(&self, key: &[u8], expected: &Record, record: Record) {
         let mut guard = self.shard(key).write();
-        if guard.map.get(key) == Some(expected) {
+        if guard.get(key) == Some(expected) {
             guard.replace(key, record);
         }
     }

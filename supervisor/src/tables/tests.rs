@@ -130,7 +130,7 @@ fn a_schema_change_validates_tracks_flips_and_converts_lazily() {
     assert_eq!(value(&t, "k0001", 2).as_deref(), Some("v2:written meanwhile"));
     assert_eq!(value(&t, "k0001", 2).as_deref(), Some("v2:written meanwhile"));
     t.put(b"fresh", 2, b"already v2");
-    let converted = store.finish_pending().unwrap();
+    let converted = store.finish_pending(None).unwrap();
     assert_eq!(converted, 500, "501 old records, one read already");
     assert!(store.pending().is_none());
     assert_eq!(value(&t, "fresh", 2).as_deref(), Some("already v2"));

@@ -38,6 +38,7 @@ mod serving;
 mod stall;
 mod stats;
 mod tables_change;
+mod tables_only;
 mod tables_ratio;
 mod tables_snapshot;
 
@@ -82,6 +83,10 @@ struct Args {
     /// Keep-alive connections of the load generator.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Measure only the stages about host-owned tables (`tables`: all of them), at the full
+    /// run's sizes unless `--quick`, and write only those figures.
+    #[arg(long, value_enum, conflicts_with = "serving_only")]
+    only: Option<tables_only::Only>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,12 +98,12 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = Plan::new(args.quick, args.connections);
     let machine = machine::describe(&molt_tests::artifacts::workspace_root());
-    let progress = Progress::new(if args.serving_only {
-        4
-    } else if args.pause_only {
-        2
-    } else {
-        15
+    let progress = Progress::new(match (args.serving_only, args.pause_only, args.only) {
+        (true, _, _) => 4,
+        (_, true, _) => 2,
+        (_, _, Some(tables_only::Only::Tables)) => 5,
+        (_, _, Some(_)) => 2,
+        _ => 15,
     });
     if machine.loadavg_at_start > machine.nproc as f64 / 2.0 {
         progress.note(&format!(
@@ -160,7 +165,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         stage.finish();
         progress.finish();
-        let goals = report::pause_goals(&pauses);
+        let goals = report::bytes_pause_goals(&pauses);
         let figures = serde_json::json!({ "machine": machine, "swap_pause_us": pauses, "goals": goals });
         let json = serde_json::to_vec_pretty(&figures).context("serialising the figures")?;
         std::fs::write(&json_path, json).with_context(|| format!("writing {}", json_path.display()))?;
@@ -185,6 +190,19 @@ fn main() -> anyhow::Result<()> {
                 if g.met { "met" } else { "MISSED" }
             );
         }
+        return Ok(());
+    }
+
+    if let Some(only) = args.only {
+        let figures = tables_only::run(&built, &work, &plan, &progress, only)?;
+        progress.finish();
+        let mut json = serde_json::to_value(&figures).context("serialising the figures")?;
+        json["machine"] = serde_json::to_value(&machine).context("serialising the figures")?;
+        json["plan"] = serde_json::to_value(&plan).context("serialising the figures")?;
+        json["loadavg_at_end"] = serde_json::json!(machine::loadavg());
+        let json = serde_json::to_vec_pretty(&json).context("serialising the figures")?;
+        std::fs::write(&json_path, json).with_context(|| format!("writing {}", json_path.display()))?;
+        println!("{}", figures.table());
         return Ok(());
     }
 

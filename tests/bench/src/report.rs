@@ -96,7 +96,7 @@ pub const RSS_BOUND_KB_PER_SWAP: f64 = 4.0;
 
 /// Judges the goals of the swap pause of bytes state (issue 9): the pause at 1 MB, the
 /// migration rate at 100 MB, the swap's peak memory and the memory returned after swaps.
-pub fn pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
+pub fn bytes_pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
     let mut goals = Vec::new();
     let mut goal = |goal: &str, figure: String, met: bool| {
         goals.push(Goal {
@@ -196,7 +196,7 @@ pub fn goals(
     push: &PushResult,
     rss: &RssResult,
 ) -> Vec<Goal> {
-    let mut goals = pause_goals(pauses);
+    let mut goals = bytes_pause_goals(pauses);
     let mut goal = |goal: &str, figure: String, met: bool| {
         goals.push(Goal {
             goal: goal.to_owned(),
@@ -237,26 +237,39 @@ pub fn goals(
     goals
 }
 
-/// Judges the goals of the tables (issue 8).
+/// The issue's goals for tables, judged.
 pub fn table_goals(
     pauses: &[SizeResult],
     change: &ChangeResult,
     ratio: f64,
     stall: &StallResult,
 ) -> Vec<Goal> {
-    let mut goals = Vec::new();
-    let mut goal = |goal: &str, figure: String, met: bool| {
-        goals.push(Goal {
-            goal: goal.to_owned(),
-            figure,
-            met,
-        })
-    };
+    let mut goals = pause_goals(pauses);
+    goals.extend(change_goals(change));
+    goals.push(ratio_goal(ratio));
+    goals.push(stall_goal(stall));
+    goals
+}
+
+fn goal(goal: &str, figure: String, met: bool) -> Goal {
+    Goal {
+        goal: goal.to_owned(),
+        figure,
+        met,
+    }
+}
+
+/// The goals of code-only swaps on tables (none when no pause on tables was measured).
+pub fn pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
     let tables: Vec<&SizeResult> = pauses.iter().filter(|p| p.state == "tables").collect();
     let smallest = tables.iter().min_by_key(|p| p.state_bytes);
     let largest = tables.iter().max_by_key(|p| p.state_bytes);
-    if let (Some(small), Some(large)) = (smallest, largest) {
-        let ratio = large.pause_us.p50 / small.pause_us.p50.max(1e-3);
+    let (Some(small), Some(large)) = (smallest, largest) else {
+        return Vec::new();
+    };
+    let ratio = large.pause_us.p50 / small.pause_us.p50.max(1e-3);
+    let extra_mb = tables.iter().map(|p| p.extra_rss_kb_max).fold(0.0, f64::max) / 1024.0;
+    vec![
         goal(
             "code-only swap on tables: p50 at the largest <= 1.5x p50 at 1 KB, p99 <= 200 µs",
             format!(
@@ -265,43 +278,56 @@ pub fn table_goals(
                 large.label,
                 us(small.pause_us.p50),
                 small.label,
-                us(large.pause_us.p99)
+                us(tables.iter().map(|p| p.pause_us.p99).fold(0.0, f64::max))
             ),
             ratio <= 1.5 && tables.iter().all(|p| p.pause_us.p99 <= 200.0),
-        );
-        let extra_mb = tables.iter().map(|p| p.extra_rss_kb_max).fold(0.0, f64::max) / 1024.0;
+        ),
         goal(
             "code-only swap on tables: extra memory a few MB at most",
             format!("{extra_mb:.1} MB"),
             extra_mb <= 4.0,
-        );
-    }
-    goal(
-        "schema change on tables at 100 MB under >= 10k writes/s: pause p99 <= 2 ms, 0 failed, 0 lost, rollback the same",
-        format!(
-            "{:.0} writes/s; pause p99 {} up, {} back; {} failed, {} lost",
-            change.writes_per_s,
-            us(change.upgrade_pause_us.p99),
-            us(change.rollback_pause_us.p99),
-            change.failed_requests,
-            change.lost_writes
         ),
-        change.writes_per_s >= 10_000.0
-            && change.upgrade_pause_us.p99 <= 2000.0
-            && change.rollback_pause_us.p99 <= 2000.0
-            && change.failed_requests == 0
-            && change.lost_writes == 0,
-    );
-    goal(
-        "schema change on tables: memory <= 1.2x the state",
-        format!("{:.2}x", change.memory_ratio_max),
-        change.memory_ratio_max <= 1.2,
-    );
+    ]
+}
+
+/// The goals of the record schema change.
+pub fn change_goals(change: &ChangeResult) -> Vec<Goal> {
+    vec![
+        goal(
+            "schema change on tables at 100 MB under >= 10k writes/s: pause p99 <= 2 ms, 0 failed, 0 lost, rollback the same",
+            format!(
+                "{:.0} writes/s; pause p99 {} up, {} back; {} failed, {} lost",
+                change.writes_per_s,
+                us(change.upgrade_pause_us.p99),
+                us(change.rollback_pause_us.p99),
+                change.failed_requests,
+                change.lost_writes
+            ),
+            change.writes_per_s >= 10_000.0
+                && change.upgrade_pause_us.p99 <= 2000.0
+                && change.rollback_pause_us.p99 <= 2000.0
+                && change.failed_requests == 0
+                && change.lost_writes == 0,
+        ),
+        goal(
+            "schema change on tables: memory <= 1.2x the state",
+            format!("{:.2}x", change.memory_ratio_max),
+            change.memory_ratio_max <= 1.2,
+        ),
+    ]
+}
+
+/// The goal of steady-state throughput on tables.
+pub fn ratio_goal(ratio: f64) -> Goal {
     goal(
         "tables_vs_bytes_ratio >= 0.8",
         format!("{ratio:.3}"),
         ratio >= 0.8,
-    );
+    )
+}
+
+/// The goal of the snapshot stall on tables.
+pub fn stall_goal(stall: &StallResult) -> Goal {
     goal(
         "snapshot_stall_ms.tables <= 10 ms",
         format!(
@@ -309,8 +335,7 @@ pub fn table_goals(
             stall.tables, stall.label, stall.baseline_ms
         ),
         stall.tables <= 10.0,
-    );
-    goals
+    )
 }
 
 impl Report {

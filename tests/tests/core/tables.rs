@@ -144,3 +144,59 @@ fn a_record_the_hook_refuses_refuses_the_swap_naming_the_key() {
     engine.swap(load("fixture_bad_record", &run)).unwrap();
     assert_eq!(get_text(&engine, "/kv/k7").len(), 16);
 }
+
+#[test]
+fn a_record_hook_past_the_deadline_is_abandoned_and_refuses_naming_the_key() {
+    let dir = TestDir::new("tables-slow-record");
+    let run = dir.mkdir("run");
+    let config = EngineConfig {
+        hook_timeout: std::time::Duration::from_millis(300),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(load("kv_v3", &run), None, config).unwrap();
+    assert_eq!(
+        call(&engine, "POST", "/preload?keys=500&size=16").response.status,
+        200
+    );
+    assert_eq!(put(&engine, "slow", "sleep:2500"), 201);
+    let started = std::time::Instant::now();
+    let err = engine.swap(load("fixture_bad_record", &run)).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.step, Step::Tables, "{text}");
+    assert!(matches!(err.cause, Cause::RecordDeadline(_)), "{text}");
+    assert!(
+        text.contains("record \"slow\" of table kv") && text.contains("upgrade_record did not return within"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2000),
+        "waited for the hook"
+    );
+    // kv v3 serves on, its tables untouched, and tracking writes no more.
+    assert_eq!(get_text(&engine, "/kv/slow"), "sleep:2500");
+    assert_eq!(put(&engine, "k1", "after"), 200);
+    assert_eq!(engine.tables().schema(), 1);
+    assert!(engine.tables().pending().is_none());
+    // While the abandoned call runs, another pass is refused rather than run beside it.
+    assert_eq!(call(&engine, "DELETE", "/kv/slow").response.status, 204);
+    let err = engine.swap(load("fixture_bad_record", &run)).unwrap_err();
+    assert!(matches!(err.cause, Cause::RecordHookRunning { .. }), "{err}");
+    assert!(err.to_string().contains("record \"slow\""), "{err}");
+    // Once it returned, the same release goes through.
+    std::thread::sleep(std::time::Duration::from_millis(2600).saturating_sub(started.elapsed()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        match engine.swap(load("fixture_bad_record", &run)) {
+            Ok(report) => break report,
+            Err(e)
+                if matches!(e.cause, Cause::RecordHookRunning { .. })
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(report.tables.expect("records").schema, (1, 2));
+    assert_eq!(get_text(&engine, "/kv/k1"), "after");
+}
