@@ -25,20 +25,6 @@ pub fn shard_of(key: &[u8]) -> usize {
     (hash >> 60) as usize % SHARDS
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn similar_keys_spread_evenly_over_the_shards() {
-        let mut counts = [0u32; SHARDS];
-        for i in 0..16_000 {
-            counts[shard_of(format!("k{i}").as_bytes())] += 1;
-        }
-        assert!(counts.iter().all(|&n| (850..1150).contains(&n)), "{counts:?}");
-    }
-}
-
 /// What a shard stores per key: a value, and optionally a count the shard sums up.
 pub trait Entry {
     /// The entry a first write of `value` creates.
@@ -194,5 +180,19 @@ impl<V: Entry> Shard<V> {
     /// The entries, taken.
     pub fn into_entries(self) -> impl Iterator<Item = (Blob, V)> {
         self.map.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similar_keys_spread_evenly_over_the_shards() {
+        let mut counts = [0u32; SHARDS];
+        for i in 0..16_000 {
+            counts[shard_of(format!("k{i}").as_bytes())] += 1;
+        }
+        assert!(counts.iter().all(|&n| (850..1150).contains(&n)), "{counts:?}");
     }
 }
