@@ -323,8 +323,11 @@ impl Run<'_> {
                     ),
                     (
                         HandoffStep::Export,
-                        begun.export_us,
-                        format!("{} bytes in schema {}", begun.state_bytes, begun.schema),
+                        begun.export_us + begun.record_us,
+                        format!(
+                            "{} bytes in schema {} (export {} µs, pending record {} µs)",
+                            begun.state_bytes, begun.schema, begun.export_us, begun.record_us
+                        ),
                     ),
                 ] {
                     let limit = match step {
