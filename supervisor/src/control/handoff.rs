@@ -88,7 +88,7 @@ fn bad_from(from: &str) -> Option<Response> {
         refused(Refused::new(
             HandoffStep::Merge,
             format!(
-                "from: the peer must be 1 to {MAX_PEER_LEN} bytes of visible ASCII (got {} bytes)",
+                "from: the peer must be 1 to {MAX_PEER_LEN} bytes with no control character (got {} bytes)",
                 from.len()
             ),
         ))

@@ -60,13 +60,15 @@ pub const MAX_PEER_LEN: usize = 2048;
 /// at most [`MAX_PEER_LEN`] bytes of visible ASCII. It is written into snapshot headers, so
 /// its size is bounded here, where it arrives.
 pub fn valid_url(url: &str) -> bool {
-    (url.starts_with("http://") || url.starts_with("https://")) && valid_peer(url)
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= MAX_PEER_LEN
+        && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Whether `from` names a peer as molt accepts it: 1 to [`MAX_PEER_LEN`] bytes of visible
-/// ASCII (a control URL, or a label such as `molt absorb`'s).
+/// Whether `from` names a peer as molt accepts it: 1 to [`MAX_PEER_LEN`] bytes with no
+/// control character (a control URL, or a label such as `molt absorb`'s `snapshot PATH`).
 pub fn valid_peer(from: &str) -> bool {
-    !from.is_empty() && from.len() <= MAX_PEER_LEN && from.bytes().all(|b| b.is_ascii_graphic())
+    !from.is_empty() && from.len() <= MAX_PEER_LEN && !from.chars().any(char::is_control)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -97,6 +99,7 @@ mod tests {
         for good in ["http://10.0.0.1:7070", "https://pod-0.molt:7070/x"] {
             assert!(valid_url(good) && valid_peer(good), "{good}");
         }
+        assert!(valid_peer("snapshot /mnt/pvc é/state") && !valid_peer(&long));
         for bad in ["", "10.0.0.1:7070", "http://a b", "http://\u{1}", &long] {
             assert!(!valid_url(bad), "{bad:?}");
         }
