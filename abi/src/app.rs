@@ -1,6 +1,7 @@
 //! The safe trait an app author implements, and the rule that picks a migration schema.
 
 use crate::request::{Request, Response};
+use crate::state::{StateBuf, StateWriter};
 use crate::tables::Tables;
 use std::fmt;
 
@@ -92,6 +93,28 @@ pub trait App: Send + Sync + Sized + 'static {
     /// tick that is due while a swap pauses traffic is skipped.
     fn tick(&self) -> Result<(), AppError> {
         Ok(())
+    }
+
+    /// Writes the whole state in `schema` (one of [`App::EXPORTS`]) into `out`: what a swap
+    /// and a snapshot call, with `out` a buffer of the supervisor's, sized and pre-faulted
+    /// from the last export. The default calls [`App::export_state`] and copies its bytes in;
+    /// an app whose state is large writes its encoding straight into `out` instead (one pass,
+    /// no buffer of its own). Same contract as [`App::export_state`] (it may run concurrently
+    /// with [`App::handle`]), and it must write the same bytes.
+    fn export_into(&self, schema: u32, out: &mut StateWriter<'_>) -> Result<(), AppError> {
+        let bytes = self.export_state(schema)?;
+        out.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// Builds an instance from state serialised in `schema` (one of [`App::IMPORTS`]) that
+    /// this instance may keep: what a swap and a snapshot restore call. `state` is the very
+    /// buffer the old version exported into (no copy between export and import); an app may
+    /// keep it (in an `Arc`) and point its values into it instead of copying each one, and the
+    /// memory goes back to the supervisor when the last reference is dropped. The default
+    /// calls [`App::import_in`] with the bytes and drops them.
+    fn import_shared(tables: Tables, schema: u32, state: StateBuf) -> Result<Self, AppError> {
+        Self::import_in(tables, schema, &state)
     }
 
     // ABI version 2: state in tables the host owns (see the crate docs, "Tables").

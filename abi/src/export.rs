@@ -75,6 +75,8 @@ pub const fn descriptor<A: App>(version: &'static str) -> Descriptor {
         } else {
             Some(merge_state::<A>)
         },
+        export_into: Some(crate::export_state_buf::export_into::<A>),
+        import_shared: Some(crate::export_state_buf::import_shared::<A>),
     }
 }
 

@@ -312,6 +312,14 @@ pub struct Descriptor {
     /// See [`MergeFn`] (appended; `None`: the app cannot absorb a peer's state, and a handoff
     /// to it is refused before anything stops).
     pub merge_state: Option<MergeFn>,
+
+    // Appended after the merge hook: the bytes path at memory speed (see `crate::StateWriter`).
+    /// See [`crate::ExportIntoFn`] (appended; `None`: the host exports through `export_state`
+    /// and reads the plugin's buffer in place).
+    pub export_into: Option<crate::ExportIntoFn>,
+    /// See [`crate::ImportSharedFn`] (appended; `None`: the host lends the bytes to
+    /// `import_in` or `import_state` for the call).
+    pub import_shared: Option<crate::ImportSharedFn>,
 }
 
 // SAFETY: a descriptor is immutable once built; its pointers point at `'static` constants

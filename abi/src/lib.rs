@@ -42,8 +42,14 @@
 //!   read in every later version (and, for rollback, write in every earlier schema you list in
 //!   [`App::EXPORTS`]). Bump [`App::SCHEMA`] whenever the encoding changes.
 //! - **Borrowed means borrowed.** A [`Request`] lives for one `handle` call. Copy what you keep.
-//! - **Your buffers are yours.** Responses and exported state are allocated by your plugin and
+//! - **Your buffers are yours.** Responses and messages are allocated by your plugin and
 //!   freed by it (the host calls the descriptor's `free_buffer`); the generated shims do this.
+//! - **The state's buffer is the host's.** A swap or a snapshot calls [`App::export_into`]
+//!   with a [`StateWriter`] over a buffer the supervisor owns, sized and pre-faulted from the
+//!   last export; a large state is written straight into it. The new version's
+//!   [`App::import_shared`] gets that same buffer for keeps as a [`StateBuf`]: keep it (in an
+//!   `Arc`) and point into it rather than copying every value out; dropping it gives the
+//!   memory back. Both default to the plain [`App::export_state`] / [`App::import_in`].
 //! - **`handle` runs on many threads at once**: the app is `Send + Sync`; use locks or atomics.
 //!   It may run on the supervisor's async workers: a handler that blocks for long is
 //!   tolerated (others are served meanwhile) but costs a worker while it blocks.
@@ -108,6 +114,10 @@
 //!   unkeyed state. An app may use both (the bytes part crosses every swap as before).
 //! - **Tests**: [`testing::TestTables`] serves the same calls in-process.
 //!
+//! Appended since, without a version bump (a host reads them only when a plugin's
+//! descriptor covers them): the merge hook, and `export_into` / `import_shared` (the state's
+//! bytes in host memory; see [`HostBuf`], [`SharedBytes`]).
+//!
 //! The [`Descriptor`] only grows: fields are appended, and a host reads an appended field only
 //! when the plugin's `size` covers it (see [`DESCRIPTOR_V1_SIZE`]).
 //!
@@ -121,11 +131,13 @@
 mod app;
 mod checks;
 mod export;
+mod export_state_buf;
 mod export_tables;
 mod ffi;
 mod host;
 mod panic;
 mod request;
+mod state;
 mod tables;
 pub mod testing;
 
@@ -134,6 +146,7 @@ pub use checks::check_app;
 pub use export::{descriptor, panic_message};
 pub use ffi::*;
 pub use host::*;
+pub use state::{ExportIntoFn, HostBuf, ImportSharedFn, SharedBytes, StateBuf, StateWriter};
 
 /// The version of this crate (`molt-abi`), for messages that say what to build against.
 pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");

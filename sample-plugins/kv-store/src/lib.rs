@@ -4,7 +4,9 @@
 //! over the entry type ([`Entry`]), and each app keeps only its routes, its schema encoding
 //! and its `App` impl. This crate exports no app entry symbol; only the app crates do.
 //!
-//! - [`shard`]: [`SHARDS`], the FNV-1a [`shard_of`] hash, one [`Shard`] and the [`Entry`] trait
+//! - [`blob`]: a key or a value, owned or pointing into the state buffer a swap handed over
+//! - [`hasher`]: the seeded word hasher the shards' maps use
+//! - [`shard`]: [`SHARDS`], the FNV-1a [`shard_of`] hash (with a finaliser), one [`Shard`] and the [`Entry`] trait
 //! - [`store`]: the [`Store`] of poison-tolerant locked shards, with the one-pass export and
 //!   import skeletons the schemas share
 //! - [`preload`]: `POST /preload` ([`PRELOAD_LIMIT`], [`preload_value`], parallel fill)
@@ -12,6 +14,8 @@
 //! - `route`: [`Store::handle_key`], the `/kv/{key}` routes every version answers alike
 //! - [`tabled`]: the same app on host-owned tables (kv v3 and v4, molt ABI version 2)
 
+pub mod blob;
+pub mod hasher;
 mod lock;
 pub mod preload;
 pub mod reader;
@@ -20,6 +24,7 @@ pub mod shard;
 pub mod store;
 pub mod tabled;
 
+pub use blob::Blob;
 pub use preload::{preload_value, PRELOAD_LIMIT};
 pub use reader::Reader;
 pub use shard::{shard_of, Entry, Shard, SHARDS};

@@ -30,11 +30,15 @@ impl<'a> Reader<'a> {
         self.rest.len()
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], AppError> {
+    /// `n` bytes; `what` names them in the error, and is only called on one (an import
+    /// formats nothing per entry).
+    #[inline]
+    fn take(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8], AppError> {
         if self.rest.len() < n {
             return Err(self.error(format!(
-                "truncated at byte {}: {what} needs {n} bytes, {} left",
+                "truncated at byte {}: {} needs {n} bytes, {} left",
                 self.offset,
+                what(),
                 self.rest.len()
             )));
         }
@@ -44,25 +48,40 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    #[inline]
+    fn array<const N: usize>(&mut self, what: impl FnOnce() -> String) -> Result<[u8; N], AppError> {
+        let bytes = self.take(N, what)?;
+        Ok(bytes.try_into().expect("took N bytes"))
+    }
+
     /// A `u64`; `what` names it in the error.
     pub fn u64(&mut self, what: &str) -> Result<u64, AppError> {
-        let bytes = self.take(8, what)?;
-        Ok(u64::from_le_bytes(bytes.try_into().expect("took 8 bytes")))
+        self.array(|| what.to_owned()).map(u64::from_le_bytes)
     }
 
     /// A `u32`; `what` names it in the error.
     pub fn u32(&mut self, what: &str) -> Result<u32, AppError> {
-        let bytes = self.take(4, what)?;
-        Ok(u32::from_le_bytes(bytes.try_into().expect("took 4 bytes")))
+        self.array(|| what.to_owned()).map(u32::from_le_bytes)
     }
 
-    /// A length-prefixed byte string.
+    /// A `u64` of entry `entry`, `what` naming it in the error (`entry 3: write counter`).
+    #[inline]
+    pub fn entry_u64(&mut self, entry: u64, what: &str) -> Result<u64, AppError> {
+        self.array(|| format!("entry {entry}: {what}"))
+            .map(u64::from_le_bytes)
+    }
+
+    /// A length-prefixed byte string of entry `entry`.
+    #[inline]
     pub fn bytes(&mut self, entry: u64, what: &str) -> Result<&'a [u8], AppError> {
-        let len = self.u32(&format!("entry {entry}: {what} length"))? as usize;
-        self.take(len, &format!("entry {entry}: {what}"))
+        let len = self
+            .array(|| format!("entry {entry}: {what} length"))
+            .map(u32::from_le_bytes)? as usize;
+        self.take(len, || format!("entry {entry}: {what}"))
     }
 
     /// A length-prefixed UTF-8 key.
+    #[inline]
     pub fn str(&mut self, entry: u64) -> Result<&'a str, AppError> {
         let offset = self.offset;
         let bytes = self.bytes(entry, "key")?;

@@ -20,25 +20,26 @@
 //! peer's state is decoded whole before anything is applied.
 //!
 //! ## Concurrency
-//! The map is split into [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash
+//! The map is split into [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash (finalised)
 //! of the key: reads of one shard run in parallel, writes contend only within one shard. The
 //! store itself is the `kv-store` crate, shared with kv v2.
 //!
 //! ## State schema 1
 //! All integers little-endian: `u64` number of entries, then per entry `u32` key length, the
 //! UTF-8 key, `u32` value length, the value. The order of entries is unspecified. Export
-//! pre-sizes its buffer and writes it in one pass; import reads it in one pass, allocating only
-//! each key and value, and refuses truncated input, trailing bytes, non-UTF-8 or duplicate keys
-//! with an error (never a panic).
+//! writes it in one pass straight into the supervisor's buffer (`export_into`); import reads it
+//! in one pass and, during a swap, keeps that buffer, pointing each key and value into it
+//! (`import_shared`: no allocation or copy per entry, see [`kv_store::Blob`]). Truncated input,
+//! trailing bytes, non-UTF-8 or duplicate keys are refused with an error (never a panic).
 
-use kv_store::{json, Store};
-use molt_abi::{App, AppError, Request, Response};
+use kv_store::{json, Blob, Store};
+use molt_abi::{App, AppError, Request, Response, StateBuf, StateWriter, Tables};
 
 pub use kv_store::{preload_value, Stats, PRELOAD_LIMIT, SHARDS};
 
 /// The store: [`SHARDS`] independently locked shards of plain values.
 pub struct Kv {
-    store: Store<Vec<u8>>,
+    store: Store<Blob>,
 }
 
 impl std::fmt::Debug for Kv {
@@ -104,8 +105,19 @@ impl App for Kv {
         self.store.export(0, |_, _| {})
     }
 
+    /// The same bytes, written straight into the supervisor's buffer.
+    fn export_into(&self, _schema: u32, out: &mut StateWriter<'_>) -> Result<(), AppError> {
+        self.store.export_into(out, 0, |_, _| {})
+    }
+
     fn import_state(schema: u32, state: &[u8]) -> Result<Self, AppError> {
-        let store = Store::import(schema, state, 0, |_, _, _, value| Ok(value.to_vec()))?;
+        let store = Store::import(schema, state, 0, |_, _, _, value| Ok(value))?;
+        Ok(Kv { store })
+    }
+
+    /// Keeps the supervisor's buffer: keys and values point into it (no copy per entry).
+    fn import_shared(_tables: Tables, schema: u32, state: StateBuf) -> Result<Self, AppError> {
+        let store = Store::import_shared(schema, state, 0, |_, _, _, value| Ok(value))?;
         Ok(Kv { store })
     }
 

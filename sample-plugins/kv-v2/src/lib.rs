@@ -22,7 +22,7 @@
 //! A key is one path segment (no `/`), taken as is (no percent-decoding).
 //!
 //! ## Concurrency
-//! As in v1: [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash of the key
+//! As in v1: [`SHARDS`] shards, each a `RwLock<HashMap>` chosen by an FNV-1a hash (finalised) of the key
 //! (the `kv-store` crate both versions share).
 //!
 //! ## State schemas
@@ -41,33 +41,34 @@
 //! a key both hold keeps the value written more times (a tie keeps this, the live, pod's) and
 //! the sum of the write counters. The peer's state is decoded whole before anything is applied.
 //!
-//! Export pre-sizes its buffer and writes it in one pass; import reads it in one pass,
-//! allocating only each key and value, and refuses truncated input, trailing bytes, non-UTF-8
-//! or duplicate keys, or a zero counter, with an error (never a panic).
+//! Export writes in one pass straight into the supervisor's buffer; import reads it in one
+//! pass and, during a swap, keeps that buffer (keys and values point into it, as in kv v1),
+//! and refuses truncated input, trailing bytes, non-UTF-8 or duplicate keys, or a zero
+//! counter, with an error (never a panic).
 
-use kv_store::{json, Store};
-use molt_abi::{App, AppError, Request, Response};
+use kv_store::{json, Blob, Store};
+use molt_abi::{App, AppError, Request, Response, StateBuf, StateWriter, Tables};
 
 pub use kv_store::{preload_value, PRELOAD_LIMIT, SHARDS};
 
 /// A value and how many times its key was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Counted {
-    value: Vec<u8>,
+    value: Blob,
     writes: u64,
 }
 
 impl kv_store::Entry for Counted {
     /// A first write.
-    fn new(value: Vec<u8>) -> Self {
+    fn new(value: Blob) -> Self {
         Counted { value, writes: 1 }
     }
 
     fn value(&self) -> &[u8] {
-        &self.value
+        self.value.as_bytes()
     }
 
-    fn replace(&mut self, value: Vec<u8>) {
+    fn replace(&mut self, value: Blob) {
         self.value = value;
         // A counter imported at u64::MAX stays there rather than wrap.
         self.writes = self.writes.saturating_add(1);
@@ -185,12 +186,18 @@ impl App for Kv {
     }
 
     fn export_state(&self, schema: u32) -> Result<Vec<u8>, AppError> {
+        let mut out = Vec::new();
+        self.export_into(schema, &mut StateWriter::new(&mut out))?;
+        Ok(out)
+    }
+
+    fn export_into(&self, schema: u32, out: &mut StateWriter<'_>) -> Result<(), AppError> {
         // Schema 1 is schema 2 without the counters (the rollback path: they are dropped).
         if schema == 2 {
             self.store
-                .export(8, |entry, out| out.extend_from_slice(&entry.writes.to_le_bytes()))
+                .export_into(out, 8, |entry, out| out.put_u64_le(entry.writes))
         } else {
-            self.store.export(0, |_, _| {})
+            self.store.export_into(out, 0, |_, _| {})
         }
     }
 
@@ -212,29 +219,48 @@ impl App for Kv {
     }
 
     fn import_state(schema: u32, state: &[u8]) -> Result<Self, AppError> {
-        // Schema 1 (kv v1) has no counters: each of its keys was written at least once.
-        let with_writes = schema == 2;
-        let extra_len = if with_writes { 8 } else { 0 };
-        let store = Store::import(schema, state, extra_len, |reader, entry, key, value| {
-            let writes = if with_writes {
-                match reader.u64(&format!("entry {entry}: write counter"))? {
-                    0 => {
-                        return Err(
-                            reader.error(format!("entry {entry}: key {key:?} has a zero write counter"))
-                        )
-                    }
-                    n => n,
-                }
-            } else {
-                1
-            };
-            Ok(Counted {
-                value: value.to_vec(),
-                writes,
-            })
+        let store = Store::import(schema, state, extra_len(schema), |reader, entry, key, value| {
+            counted(schema, reader, entry, key, value)
         })?;
         Ok(Kv { store })
     }
+
+    /// Keeps the supervisor's buffer: keys and values point into it (no copy per entry).
+    fn import_shared(_tables: Tables, schema: u32, state: StateBuf) -> Result<Self, AppError> {
+        let store = Store::import_shared(schema, state, extra_len(schema), |reader, entry, key, value| {
+            counted(schema, reader, entry, key, value)
+        })?;
+        Ok(Kv { store })
+    }
+}
+
+/// Bytes after each value in `schema`: schema 2's write counter.
+fn extra_len(schema: u32) -> usize {
+    if schema == 2 {
+        8
+    } else {
+        0
+    }
+}
+
+/// One imported entry. Schema 1 (kv v1) has no counters: each of its keys was written at
+/// least once.
+fn counted(
+    schema: u32,
+    reader: &mut kv_store::Reader<'_>,
+    entry: u64,
+    key: &Blob,
+    value: Blob,
+) -> Result<Counted, AppError> {
+    let writes = if schema == 2 {
+        match reader.entry_u64(entry, "write counter")? {
+            0 => return Err(reader.error(format!("entry {entry}: key {key:?} has a zero write counter"))),
+            n => n,
+        }
+    } else {
+        1
+    };
+    Ok(Counted { value, writes })
 }
 
 // This crate's unit tests link kv v1 too (a dev-dependency, for the migration test); each

@@ -114,7 +114,7 @@ pub fn run(args: AbsorbArgs) -> anyhow::Result<()> {
         &from,
         &snap.app,
         snap.schema,
-        snap.bytes.clone(),
+        snap.bytes.to_vec(),
         args.timeout,
     ) {
         Ok(absorbed) => absorbed.already,

@@ -254,7 +254,7 @@ impl Supervisor {
             app: begun.app.clone(),
             version: begun.version.clone(),
             schema,
-            state: Bytes::from(state),
+            state: Bytes::from_owner(state),
             lease_until: Instant::now() + lease,
         };
         tracing::info!(

@@ -12,7 +12,7 @@
 use super::deadline::Worker;
 use super::error::{Action, Cause, Step, SwapError};
 use super::{Active, Engine};
-use crate::loader::Hook;
+use crate::loader::{Hook, StateBytes};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,7 @@ impl Engine {
         let tables = Arc::clone(&self.tables);
         let copy = worker
             .run(Hook::Import, timeout, move || {
-                importer.import_in(&tables, own_schema, &own)
+                importer.import_owned(&tables, own_schema, own)
             })
             .and_then(|r| r.map_err(Cause::Hook))
             .map_err(|cause| fail(Step::Import, cause))?;
@@ -173,7 +173,7 @@ impl Engine {
 impl Engine {
     /// Exports the running state in `schema` (one the running version exports), holding the
     /// gate shared: what a departing supervisor hands to a peer.
-    pub fn export_in(&self, schema: u32) -> Result<Vec<u8>, SwapError> {
+    pub fn export_in(&self, schema: u32) -> Result<StateBytes, SwapError> {
         let active = self.gate.read();
         let instance = Arc::clone(&active.instance);
         let plugin = Arc::clone(instance.plugin());

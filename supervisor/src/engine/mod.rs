@@ -27,6 +27,8 @@
 //! [`Engine::rollback`], which walks back like OTP's release handler: to the previously active
 //! version, forgetting the one rolled away from.
 
+#[cfg(test)]
+mod bytes_tests;
 mod deadline;
 mod error;
 mod generations;
@@ -48,7 +50,7 @@ pub use snapshot::Exported;
 pub use swap::{SwapReport, TablesReport};
 pub use tick::Ticked;
 
-use crate::loader::{Hook, HookError, Instance, Plugin};
+use crate::loader::{Hook, HookError, Instance, Plugin, Region, StateBytes};
 use crate::tables::TableStore;
 use generations::Generations;
 use molt_abi::{Request, Response};
@@ -83,8 +85,8 @@ impl Default for EngineConfig {
 pub struct State {
     /// The schema the bytes are in.
     pub schema: u32,
-    /// The bytes, in the app's own encoding.
-    pub bytes: Vec<u8>,
+    /// The bytes, in the app's own encoding, wherever the export left them (read in place).
+    pub bytes: StateBytes,
 }
 
 /// A call's answer, and the version that gave it.
@@ -131,6 +133,9 @@ pub struct Engine {
     history: Mutex<Generations>,
     /// The app's tables (ABI version 2): every version is handed the same store.
     tables: Arc<TableStore>,
+    /// The size of the last export (a swap's, a snapshot's, or the state it started from):
+    /// the next export's buffer is sized and pre-faulted from it before the pause.
+    last_export: std::sync::atomic::AtomicUsize,
     config: EngineConfig,
 }
 
@@ -171,6 +176,7 @@ impl Engine {
         Self::adopt_tables(&tables, &plugin, timeout).map_err(|cause| fail(Step::Tables, cause))?;
         let p = Arc::clone(&plugin);
         let store = Arc::clone(&tables);
+        let started_from = initial.as_ref().map_or(0, |state| state.bytes.len());
         let built = match initial {
             None => deadline::run(Hook::Create, timeout, move || p.create_in(&store)),
             Some(state) if !plugin.info().imports.contains(&state.schema) => {
@@ -182,7 +188,7 @@ impl Engine {
                 return Err(fail(Step::Stage, cause));
             }
             Some(state) => deadline::run(Hook::Import, timeout, move || {
-                p.import_in(&store, state.schema, &state.bytes)
+                p.import_owned(&store, state.schema, state.bytes)
             }),
         };
         let instance = built
@@ -197,8 +203,27 @@ impl Engine {
             waiting: std::sync::atomic::AtomicUsize::new(0),
             history: Mutex::new(Generations::new(config.generations)),
             tables,
+            last_export: std::sync::atomic::AtomicUsize::new(started_from),
             config,
         })
+    }
+
+    /// A buffer for the next export, sized from the last one with room to grow (an eighth
+    /// more, and 64 KiB) and pre-faulted now: called while traffic flows, so the export in the
+    /// pause writes into memory that is already there. Empty when the active plugin exports
+    /// through its own buffer (no `export_into`) or nothing was exported yet.
+    fn export_buffer(&self, plugin: &Plugin) -> Region {
+        let last = self.last_export.load(std::sync::atomic::Ordering::Relaxed);
+        if !plugin.exports_into() || last == 0 {
+            return Region::empty();
+        }
+        Region::prefaulted(last + last / 8 + (64 << 10))
+    }
+
+    /// Remembers the size of an export, for [`Engine::export_buffer`].
+    fn exported(&self, bytes: usize) {
+        self.last_export
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes `tables` readable by `plugin` before it serves: every record converted to its

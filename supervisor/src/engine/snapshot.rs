@@ -46,11 +46,17 @@ impl Engine {
         let instance = Arc::clone(&self.gate.read().instance);
         let plugin = Arc::clone(instance.plugin());
         let schema = plugin.info().state_schema;
+        // Mapped and faulted in before the export starts, so the export (which holds the
+        // app's locks piece by piece while requests are served) copies bytes, not page faults.
+        let region = self.export_buffer(&plugin);
         let started = Instant::now();
         let exported = deadline::run(Hook::Export, self.config.hook_timeout, move || {
-            instance.export(schema)
+            instance.export_with(schema, region)
         })
         .and_then(|r| r.map_err(Cause::Hook));
+        if let Ok(bytes) = &exported {
+            self.exported(bytes.len());
+        }
         let export = started.elapsed();
         self.snapshotting.store(false, Ordering::SeqCst);
         match exported {

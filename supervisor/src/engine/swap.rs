@@ -148,6 +148,8 @@ impl Engine {
                 .map_err(|cause| fail(Step::Tables, cause))?,
             TablePlan::Keep { .. } => 0,
         };
+        // The buffer the export writes into, mapped and faulted in now, not in the pause.
+        let region = self.export_buffer(&running);
         // A first, empty job: the worker is up and polling its queue when the pause begins.
         worker.run(Hook::Export, timeout, || ()).map_err(|cause| {
             store.stop_tracking();
@@ -180,20 +182,22 @@ impl Engine {
         // the write guard: the gate reopens on the old instance.
         let old = Arc::clone(&gate.instance);
         let bytes = worker
-            .run(Hook::Export, timeout, move || old.export(schema))
+            .run(Hook::Export, timeout, move || old.export_with(schema, region))
             .and_then(|r| r.map_err(Cause::Hook))
             .map_err(|cause| fail(Step::Export, unflipped(cause)))?;
         let state_bytes = bytes.len();
+        self.exported(state_bytes);
         timeline.mark(Mark::Exported);
 
-        // 4. Import, on the worker. An import that hangs past the deadline is abandoned: its
-        // thread keeps `importer`, an `Arc<Plugin>`, so the library it runs in stays mapped for
-        // as long as it runs.
+        // 4. Import, on the worker, handing it the export's buffer itself: the new version
+        // reads it in place and may keep it (`import_shared`). An import that hangs past the
+        // deadline is abandoned: its thread keeps `importer`, an `Arc<Plugin>`, so the library
+        // it runs in stays mapped for as long as it runs.
         let importer = Arc::clone(&target);
         let tables_for_import = Arc::clone(&store);
         let instance = worker
             .run(Hook::Import, timeout, move || {
-                importer.import_in(&tables_for_import, schema, &bytes)
+                importer.import_owned(&tables_for_import, schema, bytes)
             })
             .and_then(|r| r.map_err(Cause::Hook))
             .map_err(|cause| fail(Step::Import, unflipped(cause)))?;
@@ -212,8 +216,10 @@ impl Engine {
         timeline.mark(Mark::Resumed);
         drop(gate);
         // The old instance is destroyed here, after traffic resumed; its library stays loaded
-        // through `running`, which goes to the kept generations.
+        // through `running`, which goes to the kept generations. What it freed goes back to
+        // the kernel (the allocator would keep it otherwise), still off the pause.
         drop(replaced);
+        crate::loader::release_free_memory();
         if let TablePlan::Convert(_) = &plan {
             tables::finish_in_background(Arc::clone(&store), timeout);
         }

@@ -288,7 +288,7 @@ fn a_panicking_call_answers_500_and_the_next_call_works() {
 fn start_from_state_and_export_it() {
     let state = State {
         schema: 1,
-        bytes: 5u64.to_le_bytes().to_vec(),
+        bytes: 5u64.to_le_bytes().to_vec().into(),
     };
     let engine = Engine::start(
         Plugin::from_app::<V2>("2.0.0"),
@@ -300,11 +300,11 @@ fn start_from_state_and_export_it() {
     let exported = engine.export_state().unwrap().state;
     assert_eq!(
         (exported.schema, exported.bytes),
-        (2, 5u64.to_le_bytes().to_vec())
+        (2, 5u64.to_le_bytes().to_vec().into())
     );
     let wrong = State {
         schema: 2,
-        bytes: vec![],
+        bytes: Vec::new().into(),
     };
     let err = Engine::start(
         Plugin::from_app::<V1>("1.0.0"),
@@ -318,7 +318,7 @@ fn start_from_state_and_export_it() {
         Plugin::from_app::<V1>("1.0.0"),
         Some(State {
             schema: 1,
-            bytes: vec![1],
+            bytes: vec![1].into(),
         }),
         EngineConfig::default(),
     )

@@ -113,7 +113,7 @@ fn snapshot(path: &Path, app: &str) -> Result<(u32, Vec<u8>, String), String> {
         snap.schema,
         snap.bytes.len()
     );
-    Ok((snap.schema, snap.bytes, label))
+    Ok((snap.schema, snap.bytes.into_vec(), label))
 }
 
 /// The starting instance: imported from the snapshot, or freshly created.
@@ -164,7 +164,7 @@ fn export(instance: &Instance, schema: u32, steps: &mut Vec<Step>, what: &str) -
         bytes: bytes.len(),
         took: started.elapsed(),
     });
-    Ok(bytes)
+    Ok(bytes.to_vec())
 }
 
 /// The migration both ways; returns where the state came from.

@@ -1,6 +1,8 @@
 //! [`Instance`]: a safe handle on one app value built by a plugin.
 
 use super::host::HostContext;
+use super::region::Region;
+use super::state::StateBytes;
 use super::{Hook, HookError, HookErrorKind, Plugin};
 use crate::tables::TableStore;
 use molt_abi::{decode_headers, Bytes, OwnedBuf, RawResponse, Request, Response, STATUS_OK, STATUS_PANIC};
@@ -83,6 +85,28 @@ impl Instance {
         Self::built(plugin, host, Hook::Import, status, out, err)
     }
 
+    /// The `import_shared` hook with `tables`, giving it `state` for keeps; without the hook,
+    /// [`Instance::import`] with the bytes lent for the call (dropped after it).
+    pub(super) fn import_owned(
+        plugin: &Arc<Plugin>,
+        tables: &Arc<TableStore>,
+        schema: u32,
+        state: StateBytes,
+    ) -> Result<Instance, HookError> {
+        let Some(import_shared) = plugin.hooks.import_shared else {
+            return Self::import(plugin, Some(tables), schema, &state);
+        };
+        let mut out: *mut c_void = ptr::null_mut();
+        let mut err = OwnedBuf::EMPTY;
+        let host = HostContext::new(tables, plugin.info().table_schema);
+        let api = host.api();
+        let shared = state.into_shared();
+        // SAFETY: as in `create`; `shared` is given for keeps: the plugin releases it exactly
+        // once (molt-abi's `SharedBytes`), and `release_state` frees it on whichever thread.
+        let status = unsafe { import_shared(&api, schema, shared, &mut out, &mut err) };
+        Self::built(plugin, Some(host), Hook::Import, status, out, err)
+    }
+
     /// Turns what `create` or `import_state` wrote into an instance or an error.
     fn built(
         plugin: &Arc<Plugin>,
@@ -162,18 +186,42 @@ impl Instance {
         }
     }
 
-    /// Serialises the state in `schema` (the `export_state` hook).
-    pub fn export(&self, schema: u32) -> Result<Vec<u8>, HookError> {
-        let mut out = OwnedBuf::EMPTY;
-        // SAFETY: as in `handle`; `out` is our local, valid for writes.
-        let status = unsafe { (self.plugin.hooks.export_state)(self.app.as_ptr(), schema, &mut out) };
+    /// Serialises the state in `schema`, read in place: into a host [`Region`] through the
+    /// `export_into` hook (growing it as needed), or, for a plugin without that hook, left in
+    /// the plugin's own `export_state` buffer, freed when the result is dropped.
+    pub fn export(&self, schema: u32) -> Result<StateBytes, HookError> {
+        self.export_with(schema, Region::empty())
+    }
+
+    /// [`Instance::export`] into `region` (sized and pre-faulted before, see
+    /// [`Region::prefaulted`]) when the plugin has `export_into`.
+    pub fn export_with(&self, schema: u32, mut region: Region) -> Result<StateBytes, HookError> {
+        let Some(export_into) = self.plugin.hooks.export_into else {
+            let mut out = OwnedBuf::EMPTY;
+            // SAFETY: as in `handle`; `out` is our local, valid for writes.
+            let status = unsafe { (self.plugin.hooks.export_state)(self.app.as_ptr(), schema, &mut out) };
+            if status != STATUS_OK {
+                return Err(failure(&self.plugin, Hook::Export, status, out));
+            }
+            return Ok(StateBytes::plugin(out, &self.plugin));
+        };
+        let mut err = OwnedBuf::EMPTY;
+        let mut buf = region.lend();
+        // SAFETY: as in `handle`; `buf` lends `region` (borrowed mutably until `written`
+        // below) for this call only; `err` is our local, valid for writes.
+        let status = unsafe { export_into(self.app.as_ptr(), schema, &mut buf, &mut err) };
         if status != STATUS_OK {
-            return Err(failure(&self.plugin, Hook::Export, status, out));
+            return Err(failure(&self.plugin, Hook::Export, status, err));
         }
-        // SAFETY: `out` was just handed out by this plugin and is freed right after the copy.
-        let bytes = unsafe { out.as_slice() }.to_vec();
-        free(&self.plugin, out);
-        Ok(bytes)
+        free(&self.plugin, err);
+        if !region.written(&buf) {
+            return Err(HookError {
+                hook: Hook::Export,
+                kind: HookErrorKind::Error,
+                message: "left the export buffer inconsistent (a length past its capacity)".to_owned(),
+            });
+        }
+        Ok(StateBytes::region(region))
     }
 
     /// Runs the app's periodic work (the `tick` hook); `Ok` when the app has none.

@@ -29,13 +29,19 @@ mod host;
 mod instance;
 mod kind;
 mod leaks;
+mod memory;
 mod record;
+mod region;
+mod state;
 
 pub use elf::{precheck_bytes, ElfError, ElfFacts};
 pub use error::{Hook, HookError, HookErrorKind, LoadError};
 pub use instance::Instance;
 pub use leaks::{is_mapped, left_mapped, LeftMapped};
+pub use memory::release_free_memory;
 pub use record::Direction;
+pub use region::Region;
+pub use state::StateBytes;
 
 /// Pre-checks a library file without running any of it: opened as an untrusted regular file
 /// (at most [`crate::untrusted::MAX_LIBRARY`] bytes), read with the `object` crate. See
@@ -164,12 +170,18 @@ pub(crate) struct Hooks {
     /// `None` when the plugin has no merge hook, or its descriptor ends before the field
     /// (it then reads as zero: see `checked`).
     pub(crate) merge_state: Option<MergeFn>,
+    /// `None` when the plugin's descriptor ends before the field (built before it).
+    pub(crate) export_into: Option<molt_abi::ExportIntoFn>,
+    /// `None` when the plugin's descriptor ends before the field (built before it).
+    pub(crate) import_shared: Option<molt_abi::ImportSharedFn>,
 }
 
 impl Hooks {
     fn of(d: &Descriptor) -> Hooks {
         Hooks {
             merge_state: d.merge_state,
+            export_into: d.export_into,
+            import_shared: d.import_shared,
             create: d.create,
             handle: d.handle,
             export_state: d.export_state,
@@ -491,6 +503,24 @@ impl Plugin {
         state: &[u8],
     ) -> Result<Instance, HookError> {
         Instance::import(self, Some(tables), schema, state)
+    }
+
+    /// An instance built from state serialised in `schema` that it may keep (the
+    /// `import_shared` hook, given `state` for keeps; a plugin without it gets `import_in`,
+    /// or `import_state`, with the bytes lent for the call, which are dropped after).
+    pub fn import_owned(
+        self: &Arc<Self>,
+        tables: &Arc<TableStore>,
+        schema: u32,
+        state: StateBytes,
+    ) -> Result<Instance, HookError> {
+        Instance::import_owned(self, tables, schema, state)
+    }
+
+    /// Whether this plugin exports straight into a host buffer (`export_into`): then a
+    /// [`Region`] prepared before the pause saves the export its page faults.
+    pub fn exports_into(&self) -> bool {
+        self.hooks.export_into.is_some()
     }
 
     /// Whether this plugin keeps state in tables: it was built against ABI version 2 (it has

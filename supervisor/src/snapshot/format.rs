@@ -239,7 +239,7 @@ fn decode_from(
         app: header.app,
         version: header.version,
         schema: header.schema,
-        bytes,
+        bytes: bytes.into(),
         written_at: UNIX_EPOCH + Duration::from_millis(header.written_at_ms),
         ledger: header.handoff,
         tables,

@@ -44,6 +44,7 @@ pub use format::{FORMAT_VERSION, FORMAT_VERSION_TABLES, MAGIC};
 pub use lock::{LockError, StateLock, LOCK_FILE};
 pub use store::{SnapshotStore, DEFAULT_KEEP};
 
+use crate::loader::StateBytes;
 use crate::tables::TableStore;
 use std::io;
 use std::path::PathBuf;
@@ -59,8 +60,8 @@ pub struct Snapshot {
     pub version: String,
     /// The state schema the bytes are in.
     pub schema: u32,
-    /// The exported state.
-    pub bytes: Vec<u8>,
+    /// The exported state (written from wherever the export left it, without a copy).
+    pub bytes: StateBytes,
     /// When the state was exported (kept to the millisecond). The supervisor takes it just
     /// before the export starts: every request answered before it is in `bytes`.
     pub written_at: SystemTime,
@@ -137,12 +138,17 @@ impl Eq for Snapshot {}
 
 impl Snapshot {
     /// A snapshot of `bytes`, exported now.
-    pub fn new(app: impl Into<String>, version: impl Into<String>, schema: u32, bytes: Vec<u8>) -> Snapshot {
+    pub fn new(
+        app: impl Into<String>,
+        version: impl Into<String>,
+        schema: u32,
+        bytes: impl Into<StateBytes>,
+    ) -> Snapshot {
         Snapshot {
             app: app.into(),
             version: version.into(),
             schema,
-            bytes,
+            bytes: bytes.into(),
             written_at: SystemTime::now(),
             ledger: Ledger::default(),
             tables: None,

@@ -70,6 +70,13 @@ struct Args {
     /// address to FILE.
     #[arg(long, value_name = "FILE", hide = true)]
     peer_server: Option<PathBuf>,
+    /// Measure only the swap pause of bytes state (kv v1 and v2, every size of the plan) and
+    /// write only those figures, with their goals: for before/after comparisons.
+    #[arg(long)]
+    pause_only: bool,
+    /// With `--pause-only`: only the sizes whose label contains this text.
+    #[arg(long, value_name = "TEXT", requires = "pause_only")]
+    sizes: Option<String>,
     /// Draw the figure here as SVG.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -91,10 +98,11 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = Plan::new(args.quick, args.connections);
     let machine = machine::describe(&molt_tests::artifacts::workspace_root());
-    let progress = Progress::new(match (args.serving_only, args.only) {
-        (true, _) => 4,
-        (_, Some(tables_only::Only::Tables)) => 5,
-        (_, Some(_)) => 2,
+    let progress = Progress::new(match (args.serving_only, args.pause_only, args.only) {
+        (true, _, _) => 4,
+        (_, true, _) => 2,
+        (_, _, Some(tables_only::Only::Tables)) => 5,
+        (_, _, Some(_)) => 2,
         _ => 15,
     });
     if machine.loadavg_at_start > machine.nproc as f64 / 2.0 {
@@ -138,6 +146,50 @@ fn main() -> anyhow::Result<()> {
             ));
         }
         println!("{table}");
+        return Ok(());
+    }
+
+    if args.pause_only {
+        let mut plan = plan;
+        if let Some(only) = &args.sizes {
+            plan.sizes.retain(|s| s.label.contains(only.as_str()));
+        }
+        let swaps: u64 = plan.sizes.iter().map(|s| s.swaps as u64 + 2).sum();
+        let stage = progress.stage("swap pause per state size", swaps);
+        let pauses = pause::run(
+            &built.kv_v1,
+            &built.kv_v2,
+            &work.mkdir("pause"),
+            &plan.sizes,
+            |label| stage.tick_with(label),
+        )?;
+        stage.finish();
+        progress.finish();
+        let goals = report::bytes_pause_goals(&pauses);
+        let figures = serde_json::json!({ "machine": machine, "swap_pause_us": pauses, "goals": goals });
+        let json = serde_json::to_vec_pretty(&figures).context("serialising the figures")?;
+        std::fs::write(&json_path, json).with_context(|| format!("writing {}", json_path.display()))?;
+        for p in &pauses {
+            println!(
+                "{:<24} pause p50 {:>9.0} p99 {:>9.0} µs · export p50 {:>9.0} · import p50 {:>9.0} · {:.2} GB/s · peak {:.2}x · RSS {:.2}",
+                p.label,
+                p.pause_us.p50,
+                p.pause_us.p99,
+                p.export_us.p50,
+                p.import_us.p50,
+                p.throughput_bytes_per_s / 1e9,
+                p.swap_peak_memory_factor,
+                p.rss_return_ratio
+            );
+        }
+        for g in goals {
+            println!(
+                "{} | {} | {}",
+                g.goal,
+                g.figure,
+                if g.met { "met" } else { "MISSED" }
+            );
+        }
         return Ok(());
     }
 

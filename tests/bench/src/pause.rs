@@ -23,10 +23,23 @@ pub struct Size {
     pub bytes: u64,
     /// How many swaps to measure (after two unmeasured warm-up swaps).
     pub swaps: usize,
+    /// Bytes per value: the store holds `bytes / value_bytes` keys (at least one) of this size.
+    pub value_bytes: u64,
 }
 
-/// Bytes per value: the store holds `bytes / VALUE_BYTES` keys (at least one) of this size,
-/// like a cache of 1 KiB records.
+impl Size {
+    /// The same size in values of `value_bytes` each.
+    pub fn with_values(self, value_bytes: u64) -> Size {
+        Size { value_bytes, ..self }
+    }
+
+    /// Keys in the store.
+    pub fn keys(&self) -> u64 {
+        (self.bytes / self.value_bytes).max(1)
+    }
+}
+
+/// Bytes per value unless a size says otherwise: like a cache of 1 KiB records.
 pub const VALUE_BYTES: u64 = 1024;
 
 /// The pause at one state size.
@@ -41,6 +54,8 @@ pub struct SizeResult {
     pub schema_change: bool,
     /// Keys in the store.
     pub keys: u64,
+    /// Bytes per value.
+    pub value_bytes: u64,
     /// Bytes of state each swap moved (as exported).
     pub state_bytes: u64,
     /// Swaps measured.
@@ -56,6 +71,19 @@ pub struct SizeResult {
     /// The most memory a swap added: the process's peak RSS during the swap (`VmHWM`, reset
     /// before it) above its RSS before, KiB.
     pub extra_rss_kb_max: f64,
+    /// `extra_rss_kb_max` over the state's size: the swap's peak memory as a multiple of the
+    /// state (old and new state coexist until the import succeeded, so at least ~1).
+    pub swap_peak_memory_factor: f64,
+    /// The process's RSS after the store was filled, before the first swap (warm-ups
+    /// included), KiB.
+    pub rss_before_first_kb: u64,
+    /// Its RSS after the last swap, KiB.
+    pub rss_after_last_kb: u64,
+    /// `rss_after_last_kb / rss_before_first_kb`: whether the memory of replaced instances
+    /// and export buffers went back.
+    pub rss_return_ratio: f64,
+    /// Swaps between those two readings (warm-ups included).
+    pub rss_swaps: usize,
 }
 
 /// Measures every size, calling `tick` after each swap.
@@ -81,9 +109,7 @@ fn one_size(
     tick: &mut impl FnMut(&str),
 ) -> anyhow::Result<SizeResult> {
     let engine = filled(v1, size)?;
-    let keys = (size.bytes / VALUE_BYTES).max(1);
-
-    swaps(&engine, v1, v2, size, keys, "bytes", true, tick)
+    swaps(&engine, v1, v2, size, size.keys(), "bytes", true, tick)
 }
 
 /// Measures the pause of code-only swaps of kv v3, whose state is in host-owned tables: two
@@ -100,8 +126,7 @@ pub fn run_tables(
         .iter()
         .map(|size| {
             let engine = filled(&a, size)?;
-            let keys = (size.bytes / VALUE_BYTES).max(1);
-            swaps(&engine, &a, &b, size, keys, "tables", false, &mut tick)
+            swaps(&engine, &a, &b, size, size.keys(), "tables", false, &mut tick)
         })
         .collect()
 }
@@ -113,8 +138,7 @@ pub fn filled(plugin: &Arc<Plugin>, size: &Size) -> anyhow::Result<Engine> {
         ..EngineConfig::default()
     };
     let engine = Engine::start(Arc::clone(plugin), None, config).context("starting the engine")?;
-    let keys = (size.bytes / VALUE_BYTES).max(1);
-    let query = format!("keys={keys}&size={VALUE_BYTES}");
+    let query = format!("keys={}&size={}", size.keys(), size.value_bytes);
     let served = engine.handle(&Request::new("POST", "/preload", &query, &[], b""));
     ensure!(
         served.response.status == 200,
@@ -139,6 +163,7 @@ fn swaps(
     let (mut pause, mut export, mut import) = (Vec::new(), Vec::new(), Vec::new());
     let mut state_bytes = 0;
     let mut extra_kb: f64 = 0.0;
+    let rss_before_first_kb = crate::memory::rss_kb();
     for i in 0..size.swaps + 2 {
         let target = if i % 2 == 0 { b } else { a };
         let before = crate::memory::reset_peak();
@@ -159,12 +184,14 @@ fn swaps(
         }
         tick(size.label);
     }
+    let rss_after_last_kb = crate::memory::rss_kb();
     let pause_us = Summary::of(&pause);
     Ok(SizeResult {
         label: size.label.to_owned(),
         state,
         schema_change,
         keys,
+        value_bytes: size.value_bytes,
         state_bytes,
         swaps: size.swaps,
         pause_us,
@@ -172,6 +199,11 @@ fn swaps(
         import_us: Summary::of(&import),
         throughput_bytes_per_s: state_bytes as f64 / (pause_us.p50.max(1e-3) / 1e6),
         extra_rss_kb_max: extra_kb,
+        swap_peak_memory_factor: extra_kb * 1024.0 / state_bytes.max(1) as f64,
+        rss_before_first_kb,
+        rss_after_last_kb,
+        rss_return_ratio: rss_after_last_kb as f64 / rss_before_first_kb.max(1) as f64,
+        rss_swaps: size.swaps + 2,
     })
 }
 

@@ -66,7 +66,15 @@ pub struct Plan {
 impl Plan {
     /// The plan for a full or a quick run.
     pub fn new(quick: bool, connections: usize) -> Plan {
-        let size = |label, bytes, swaps| Size { label, bytes, swaps };
+        let size = |label, bytes, swaps| Size {
+            label,
+            bytes,
+            swaps,
+            value_bytes: crate::pause::VALUE_BYTES,
+        };
+        // 1M keys of 100-byte values (about 115 MB as exported), swapped 16 times after the
+        // two warm-ups: the many-small-values case, and the memory-returned check.
+        let small_values = |swaps| size("115 MB, 100 B values", 100 * 1_000_000, swaps).with_values(100);
         let (kb, mb) = (1u64 << 10, 1u64 << 20);
         if quick {
             Plan {
@@ -74,7 +82,10 @@ impl Plan {
                 sizes: vec![
                     size("1 KB", kb, 200),
                     size("1 MB", mb, 200),
+                    size("1 MB, 100 B values", 1_000_000, 200).with_values(100),
                     size("10 MB", 10 * mb, 40),
+                    size("100 MB", 100 * mb, 10),
+                    small_values(16),
                 ],
                 table_sizes: vec![size("1 KB", kb, 200), size("100 MB", 100 * mb, 100)],
                 change_size: size("100 MB", 100 * mb, 0),
@@ -97,7 +108,7 @@ impl Plan {
                 peer_rounds: 12,
                 peer_round_s: 0.5,
                 idle_s: 10.0,
-                stall_state_mb: 10,
+                stall_state_mb: 100,
                 stall_window_s: 4.0,
             }
         } else {
@@ -106,7 +117,9 @@ impl Plan {
                 sizes: vec![
                     size("1 KB", kb, 200),
                     size("1 MB", mb, 200),
+                    size("1 MB, 100 B values", 1_000_000, 200).with_values(100),
                     size("100 MB", 100 * mb, 30),
+                    small_values(16),
                 ],
                 table_sizes: vec![
                     size("1 KB", kb, 200),

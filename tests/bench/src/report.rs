@@ -94,14 +94,9 @@ pub struct Goal {
 /// and a copy of the state buffers, several KiB). Libraries are also counted directly.
 pub const RSS_BOUND_KB_PER_SWAP: f64 = 4.0;
 
-/// Judges the goals.
-pub fn goals(
-    pauses: &[SizeResult],
-    load: &DowntimeResult,
-    boundary: &BoundaryResult,
-    push: &PushResult,
-    rss: &RssResult,
-) -> Vec<Goal> {
+/// Judges the goals of the swap pause of bytes state (issue 9): the pause at 1 MB, the
+/// migration rate at 100 MB, the swap's peak memory and the memory returned after swaps.
+pub fn bytes_pause_goals(pauses: &[SizeResult]) -> Vec<Goal> {
     let mut goals = Vec::new();
     let mut goal = |goal: &str, figure: String, met: bool| {
         goals.push(Goal {
@@ -110,30 +105,105 @@ pub fn goals(
             met,
         })
     };
-    match pauses.iter().find(|p| p.label == "1 MB" && p.state == "bytes") {
-        Some(p) => goal(
-            "swap pause p99 <= 1 ms at 1 MB",
-            format!("p99 {:.3} ms", p.pause_us.p99 / 1e3),
-            p.pause_us.p99 <= 1000.0,
+    for (goal_text, value_bytes) in [
+        ("swap pause p99 <= 1 ms at 1 MB, 1 KiB values", 1024),
+        ("swap pause p99 <= 1 ms at 1 MB, 100 B values (10k keys)", 100),
+    ] {
+        let at_1mb = pauses.iter().find(|p| {
+            p.state == "bytes"
+                && p.value_bytes == value_bytes
+                && (900_000..=1_200_000).contains(&p.state_bytes)
+        });
+        match at_1mb {
+            Some(p) => goal(
+                goal_text,
+                format!("p99 {:.3} ms", p.pause_us.p99 / 1e3),
+                p.pause_us.p99 <= 1000.0,
+            ),
+            None => goal(goal_text, "not measured".to_owned(), false),
+        }
+    }
+    for (goal_text, value_bytes, bound) in [
+        ("effective migration >= 1 GB/s at 100 MB, 1 KiB values", 1024, 1e9),
+        (
+            "effective migration >= 0.5 GB/s at 100 MB, 100 B values",
+            100,
+            0.5e9,
         ),
-        None => goal("swap pause p99 <= 1 ms at 1 MB", "not measured".to_owned(), false),
+    ] {
+        let largest = pauses
+            .iter()
+            .filter(|p| p.state == "bytes" && p.value_bytes == value_bytes)
+            .max_by_key(|p| p.state_bytes)
+            .filter(|p| p.state_bytes >= 100_000_000);
+        match largest {
+            Some(p) => goal(
+                goal_text,
+                format!("{:.2} GB/s at {}", p.throughput_bytes_per_s / 1e9, p.label),
+                p.throughput_bytes_per_s >= bound,
+            ),
+            None => goal(goal_text, "not measured".to_owned(), false),
+        }
+    }
+    let large: Vec<&SizeResult> = pauses
+        .iter()
+        .filter(|p| p.state == "bytes" && p.state_bytes >= 100_000_000)
+        .collect();
+    if large.is_empty() {
+        goal(
+            "swap_peak_memory_factor <= 1.5 at 100 MB",
+            "not measured".to_owned(),
+            false,
+        );
+    } else {
+        let figure = large
+            .iter()
+            .map(|p| format!("{:.2} at {}", p.swap_peak_memory_factor, p.label))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let met = large.iter().all(|p| p.swap_peak_memory_factor <= 1.5);
+        goal("swap_peak_memory_factor <= 1.5 at 100 MB", figure, met);
     }
     match pauses
         .iter()
-        .filter(|p| p.state == "bytes")
-        .max_by_key(|p| p.state_bytes)
+        .find(|p| p.state == "bytes" && p.value_bytes == 100 && p.state_bytes >= 100_000_000)
     {
         Some(p) => goal(
-            "effective migration >= 1 GB/s at 100 MB",
-            format!("{:.2} GB/s at {}", p.throughput_bytes_per_s / 1e9, p.label),
-            p.throughput_bytes_per_s >= 1e9,
+            "RSS after >= 16 swaps at 115 MB within 1.2x of before the first",
+            format!(
+                "{:.2}x ({} -> {} MiB over {} swaps)",
+                p.rss_return_ratio,
+                p.rss_before_first_kb / 1024,
+                p.rss_after_last_kb / 1024,
+                p.rss_swaps
+            ),
+            p.rss_return_ratio <= 1.2 && p.rss_swaps >= 16,
         ),
         None => goal(
-            "effective migration >= 1 GB/s at 100 MB",
+            "RSS after >= 16 swaps at 115 MB within 1.2x of before the first",
             "not measured".to_owned(),
             false,
         ),
     }
+    goals
+}
+
+/// Judges the goals.
+pub fn goals(
+    pauses: &[SizeResult],
+    load: &DowntimeResult,
+    boundary: &BoundaryResult,
+    push: &PushResult,
+    rss: &RssResult,
+) -> Vec<Goal> {
+    let mut goals = bytes_pause_goals(pauses);
+    let mut goal = |goal: &str, figure: String, met: bool| {
+        goals.push(Goal {
+            goal: goal.to_owned(),
+            figure,
+            met,
+        })
+    };
     goal(
         "0 failed requests and 0 lost writes over >= 100 swaps",
         format!(
@@ -300,7 +370,7 @@ impl Report {
         for p in &self.swap_pause_us {
             writeln!(
                 out,
-                "| swap pause, {} in {}{} ({} swaps) | p50 {} · p99 {} · max {} · {:.2} GB/s |",
+                "| swap pause, {} in {}{} ({} swaps) | p50 {} · p99 {} · max {} · {:.2} GB/s · export p50 {} · import p50 {} · peak memory {:.2}x · RSS after/before {:.2} |",
                 p.label,
                 p.state,
                 if p.schema_change {
@@ -312,7 +382,11 @@ impl Report {
                 us(p.pause_us.p50),
                 us(p.pause_us.p99),
                 us(p.pause_us.max),
-                p.throughput_bytes_per_s / 1e9
+                p.throughput_bytes_per_s / 1e9,
+                us(p.export_us.p50),
+                us(p.import_us.p50),
+                p.swap_peak_memory_factor,
+                p.rss_return_ratio
             )?;
         }
         let l = &self.under_load;

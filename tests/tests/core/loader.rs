@@ -171,7 +171,7 @@ fn a_library_outlives_every_instance_built_from_it() {
     let req = molt_abi::Request::new("POST", "/incr", "", &[], b"");
     assert_eq!(instance.handle(&req).text(), "1");
     let bytes = instance.export(1).unwrap();
-    assert_eq!(bytes, 1u64.to_le_bytes());
+    assert_eq!(&*bytes, &1u64.to_le_bytes()[..]);
     let again = instance.plugin().import(1, &bytes).unwrap();
     drop(instance);
     assert_eq!(again.handle(&req).text(), "2");
@@ -222,6 +222,8 @@ fn plugins_built_against_abi_version_1_keep_loading_and_swapping() {
     assert!(info.table_upgrades.is_empty() && info.table_downgrades.is_empty());
     let engine = Engine::start(old, None, EngineConfig::default()).unwrap();
     post_n(&engine, "/incr", 5);
+    // It has no `export_into`: its own export buffer is read in place.
+    assert_eq!(engine.export_state().unwrap().state.bytes.held_in(), "plugin");
     // Version 1 → version 2 (counter v1 is built against the current ABI) and back, through
     // the export and import hooks both speak.
     let report = engine.swap(load("counter_v1", &run)).unwrap();
@@ -230,6 +232,7 @@ fn plugins_built_against_abi_version_1_keep_loading_and_swapping() {
         ("1.5.0-abi-v1", "1.0.0")
     );
     assert_eq!(engine.active().info().abi_version, molt_abi::ABI_VERSION);
+    assert_eq!(engine.export_state().unwrap().state.bytes.held_in(), "region");
     post_n(&engine, "/incr", 1);
     engine.swap(load("fixture_abi_v1", &run)).unwrap();
     assert_eq!(get_text(&engine, "/count"), "6");

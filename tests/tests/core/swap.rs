@@ -209,5 +209,8 @@ fn every_swap_reports_its_pause() {
         "bounded: {kept:?}"
     );
     let state = engine.export_state().unwrap().state;
-    assert_eq!((state.schema, state.bytes), (1, 15u64.to_le_bytes().to_vec()));
+    assert_eq!(
+        (state.schema, state.bytes.to_vec()),
+        (1, 15u64.to_le_bytes().to_vec())
+    );
 }
