@@ -155,9 +155,9 @@ pub fn run(kv_v3: &Path, work: &Path, size: &Size, mut tick: impl FnMut()) -> an
         file_bytes,
         snapshot_ms,
         tables: during.ms,
-        longest_at_ms: during
-            .at
-            .map_or(f64::NAN, |at| (at.saturating_duration_since(began)).as_secs_f64() * 1e3),
+        longest_at_ms: during.at.map_or(f64::NAN, |at| {
+            (at.saturating_duration_since(began)).as_secs_f64() * 1e3
+        }),
         calls_over_10ms: during.over_10ms,
         calls_over_10ms_at: {
             let mut at: Vec<f64> = slow
