@@ -19,8 +19,8 @@ pub struct HandoffOptions {
     pub step_timeout: Duration,
     /// The termination grace period the whole handoff must fit in, if any.
     pub grace: Option<Duration>,
-    /// The throughput assumed for export, transfer and merge together when checking the grace
-    /// period up front (bytes per second).
+    /// The throughput assumed for export (with the pending record it writes), transfer and
+    /// merge together when checking the grace period up front (bytes per second).
     pub assumed_rate: u64,
 }
 
