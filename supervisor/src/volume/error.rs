@@ -117,6 +117,15 @@ pub enum VolumeError {
         /// The check that failed.
         reason: String,
     },
+    /// A supervisor report on the volume does not parse, or is not of the instance and app
+    /// its file name and directory say.
+    #[error("supervisor report {path} is refused: {reason}")]
+    BadReport {
+        /// The report.
+        path: PathBuf,
+        /// The check that failed.
+        reason: String,
+    },
     /// Another writer holds the app's lock.
     #[error(
         "app {app}: another writer holds {path} (a push, activation or rollback in progress); \
