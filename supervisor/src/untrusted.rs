@@ -360,7 +360,10 @@ mod tests {
         let long = format!("{}; counter 1.0.0 still serving", "x".repeat(300_000));
         let kept = note(&long);
         assert!(kept.len() < MAX_NOTE, "{}", kept.len());
-        assert!(kept.starts_with("xxx") && kept.ends_with("; counter 1.0.0 still serving"), "{kept}");
+        assert!(
+            kept.starts_with("xxx") && kept.ends_with("; counter 1.0.0 still serving"),
+            "{kept}"
+        );
         assert!(kept.contains(" bytes cut) …"), "{kept}");
         let accents = "é".repeat(3000);
         assert!(note(&accents).starts_with('é') && note(&accents).ends_with('é'));

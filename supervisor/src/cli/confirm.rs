@@ -9,7 +9,7 @@
 //! start: "published; no supervisor runs <app>".
 
 use super::preflight;
-use crate::volume::{now_ms, SupervisorReport, Volume, VolumeError};
+use crate::volume::{now_ms, ReportRead, SupervisorReport, Volume};
 use anyhow::bail;
 use clap::Args;
 use std::time::{Duration, Instant};
@@ -171,7 +171,11 @@ pub fn change(
                 println!("{line}");
             }
             let n = verdicts.len();
-            let lost_too = if lost > 0 { format!(", {lost} lost") } else { String::new() };
+            let lost_too = if lost > 0 {
+                format!(", {lost} lost")
+            } else {
+                String::new()
+            };
             let what = if refused > 0 {
                 format!("refused by {refused} of {n} supervisors{lost_too}")
             } else if lost > 0 {
@@ -199,7 +203,7 @@ enum Answer {
 /// (`None`: the file is gone).
 fn judge(
     start: &SupervisorReport,
-    now: Option<&Result<SupervisorReport, VolumeError>>,
+    now: Option<&ReportRead>,
     target: &str,
     since_ms: u64,
     now_ms: u64,

@@ -62,6 +62,9 @@ pub struct SupervisorReport {
     pub stopped: bool,
 }
 
+/// One report file as read: the report, or why it is refused.
+pub type ReportRead = Result<SupervisorReport, VolumeError>;
+
 /// A refused version change, as a report carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefusalNote {
@@ -181,10 +184,7 @@ impl Volume {
     }
 
     /// Every report file of the app, by instance (the file's name), read or why not.
-    pub fn supervisor_reports(
-        &self,
-        app: &str,
-    ) -> Result<Vec<(String, Result<SupervisorReport, VolumeError>)>, VolumeError> {
+    pub fn supervisor_reports(&self, app: &str) -> Result<Vec<(String, ReportRead)>, VolumeError> {
         check_name("app", app)?;
         let mut out: Vec<_> = list_dir(&self.supervisors_dir(app))?
             .into_iter()

@@ -9,8 +9,8 @@
 //! until an operator forces the release.
 
 use super::{atomic_write, check_name, list_dir, Volume, VolumeError};
-use serde::{Deserialize, Serialize};
 use crate::untrusted;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +92,8 @@ impl Volume {
 
     /// Records `version` as bad, with why (not rewritten when it already says so).
     pub fn mark_bad(&self, app: &str, version: &str, by: &str, reason: &str) -> Result<(), VolumeError> {
-        if matches!(self.verdict(app, version), Ok(Some(v)) if v.is_bad() && v.reason == untrusted::note(reason)) {
+        if matches!(self.verdict(app, version), Ok(Some(v)) if v.is_bad() && v.reason == untrusted::note(reason))
+        {
             return Ok(());
         }
         self.write_verdict(app, version, Judgement::Bad, by, reason)
@@ -171,12 +172,14 @@ fn read_verdict(path: &Path, root: &Path) -> Result<Option<Verdict>, VolumeError
         Err(e) if e.is_missing() => return Ok(None),
         Err(source) => return Err(VolumeError::Untrusted { source }),
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| VolumeError::Io {
-        action: "read verdict",
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            untrusted::excerpt(e.to_string().as_bytes(), 200),
-        ),
-    })
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| VolumeError::Io {
+            action: "read verdict",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                untrusted::excerpt(e.to_string().as_bytes(), 200),
+            ),
+        })
 }

@@ -186,7 +186,10 @@ fn a_push_whose_release_kills_the_only_supervisor_fails_and_puts_current_back() 
         "{all}"
     );
     assert!(
-        all.contains(&format!("lost: pid {} died before it ran 2.0.0-abort-import", molt.pid())),
+        all.contains(&format!(
+            "lost: pid {} died before it ran 2.0.0-abort-import",
+            molt.pid()
+        )),
         "{all}"
     );
     assert!(all.contains("current is back on 1.0.0"), "{all}");

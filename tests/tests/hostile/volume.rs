@@ -297,10 +297,15 @@ fn fifos_and_devices_among_supervisor_reports_and_verdicts_are_refused_without_b
     let (fine, said) = cli(&["releases", "--volume", &volume, "--app", APP]);
     assert!(fine, "{said}");
     assert!(said.contains(&format!("(pid {} on", molt.pid())), "{said}");
-    assert!(!said.contains("root:x:0"), "a report outside the volume was read:\n{said}");
+    assert!(
+        !said.contains("root:x:0"),
+        "a report outside the volume was read:\n{said}"
+    );
     let (fine, said) = cli(&["prune", "--volume", &volume, "--app", APP, "--keep", "5"]);
     assert!(fine, "{said}");
-    let (fine, said) = cli(&["activate", "2.0.0", "--volume", &volume, "--app", APP, "--wait", "30s"]);
+    let (fine, said) = cli(&[
+        "activate", "2.0.0", "--volume", &volume, "--app", APP, "--wait", "30s",
+    ]);
     assert!(fine && said.contains("runs on 1 supervisor"), "{said}");
 
     // A FIFO in place of a verdict: the CLI names it and the check, and does not wait.
