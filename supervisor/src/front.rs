@@ -23,13 +23,15 @@
 //!
 //! Connections are accepted through [`crate::listener::Acceptor`] (a connection cap with a
 //! 503 past it, back-off on `EMFILE`), and hyper closes a connection that has not sent a
-//! complete request head within [`Limits::head_timeout`] of starting to wait for one.
+//! complete request head within [`Limits::head_timeout`] of starting to wait for one. Bodies
+//! are read under a size limit, a deadline and a budget shared by all connections
+//! ([`crate::body`]).
 
 use crate::inline::Inline;
 use crate::listener::Acceptor;
 use crate::metrics::{Dispatch, Metrics};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -71,14 +73,22 @@ pub struct Limits {
     /// It is hyper's header-read timeout, which is also the keep-alive idle timeout: an idle
     /// connection is closed after it (a slowloris client, too).
     pub head_timeout: Duration,
+    /// How long a request's body may take to arrive once its head has (408 past it).
+    pub body_timeout: Duration,
+    /// Bytes of request bodies all connections together may hold while they arrive (503
+    /// past it).
+    pub max_buffered_bodies: usize,
 }
 
 impl Default for Limits {
-    /// [`crate::listener::default_max_connections`] and 30 s.
+    /// [`crate::listener::default_max_connections`], 30 s for a head, 30 s for a body, and
+    /// 256 MiB of bodies in all.
     fn default() -> Self {
         Limits {
             max_connections: crate::listener::default_max_connections(),
             head_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_buffered_bodies: 256 << 20,
         }
     }
 }
@@ -101,6 +111,8 @@ pub struct Front {
     limits: Limits,
     /// Runtime workers that may be inside the app at once; set when serving starts.
     inline: Arc<Inline>,
+    /// Bytes of bodies being received, by all connections.
+    bodies: Arc<crate::body::Budget>,
 }
 
 impl Front {
@@ -112,6 +124,7 @@ impl Front {
             max_body: 16 << 20,
             limits: Limits::default(),
             inline: Arc::new(Inline::new(0)),
+            bodies: Arc::default(),
         }
     }
 
@@ -191,17 +204,15 @@ impl Front {
 
     async fn respond(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, self.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
-                let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
-                let (status, text) = if too_big {
-                    (413, format!("request body over {} bytes\n", self.max_body))
-                } else {
-                    (400, format!("could not read the request body: {e}\n"))
-                };
-                return self.finish(Response::new(status, text), None);
-            }
+        let limits = crate::body::BodyLimits {
+            max_body: self.max_body,
+            timeout: self.limits.body_timeout,
+            max_buffered: self.limits.max_buffered_bodies,
+        };
+        // `_held` keeps the body's bytes counted until the request has been served.
+        let (body, _held) = match crate::body::read(body, limits, &self.bodies).await {
+            Ok(read) => read,
+            Err((status, text)) => return self.finish(Response::new(status, text), None),
         };
         if let Some(slot) = self.inline.enter() {
             let reply = with_request(&parts, &body, |request| self.service.try_serve(request));
@@ -343,6 +354,7 @@ mod tests {
         let (addr, _stop) = start(Limits {
             max_connections: 16,
             head_timeout: Duration::from_millis(300),
+            ..Limits::default()
         })
         .await;
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -367,6 +379,7 @@ mod tests {
         let (addr, _stop) = start(Limits {
             max_connections: 1,
             head_timeout: Duration::from_secs(30),
+            ..Limits::default()
         })
         .await;
         let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod body;
 pub mod cli;
 pub mod control;
 pub mod daemon;

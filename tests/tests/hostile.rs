@@ -122,7 +122,13 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
             if record && kind_is_file(&path) {
                 continue;
             }
-            let meta = std::fs::symlink_metadata(&path).expect("stat");
+            // A temporary file of an atomic write (a report, a verdict) can go between the
+            // listing and this look: what is gone was never a change that stayed.
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("stat {}: {e}", path.display()),
+            };
             let kind = meta.file_type();
             let what = if kind.is_symlink() {
                 format!("symlink -> {}", std::fs::read_link(&path).unwrap().display())

@@ -95,8 +95,27 @@ fn first_version(values: Values) -> Vec<(PathBuf, String)> {
     .collect()
 }
 
+/// Rust's keywords, strict and reserved (edition 2021, and `gen`, reserved in 2024): the
+/// crate's name is also a module path (`use <name>::…`) and, capitalised, a type's name.
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false",
+    "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while",
+    "abstract", "become", "box", "do", "final", "gen", "macro", "override", "priv", "try", "typeof",
+    "unsized", "virtual", "yield",
+];
+
+/// The longest crate name crates.io takes.
+const MAX_NAME: usize = 64;
+
 /// Refuses names cargo or Rust would refuse later, with the rule.
 fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.len() > MAX_NAME {
+        bail!(
+            "crate name of {} characters refused: at most {MAX_NAME} (crates.io's limit)",
+            name.len()
+        );
+    }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
@@ -105,6 +124,10 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     }
     if ["test", "molt-abi", "molt_abi", "std", "core", "alloc"].contains(&name) {
         bail!("crate name {name:?} refused: it clashes with a crate the app depends on");
+    }
+    let path = name.replace('-', "_");
+    if KEYWORDS.contains(&path.as_str()) {
+        bail!("crate name {name:?} refused: `{path}` is a Rust keyword, and the name is used as a module path and a type's name");
     }
     Ok(())
 }
@@ -143,9 +166,14 @@ mod tests {
     #[test]
     fn names() {
         assert!(check_name("sessions").is_ok() && check_name("my-app_2").is_ok());
-        for bad in ["", "2app", "App", "my app", "../x", "std"] {
+        for bad in [
+            "", "2app", "App", "my app", "../x", "std", "self", "fn", "type", "gen", "async",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+        assert!(check_name(&"a".repeat(MAX_NAME)).is_ok());
+        assert!(check_name(&"a".repeat(MAX_NAME + 1)).is_err());
+        assert!(check_name("fn-x").is_ok(), "only a whole keyword is refused");
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct RunArgs {
     /// How long opening an uploaded library (in a child process) may take before it is refused.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     inspect_timeout: Duration,
+    /// How long a request's body may take to arrive on the traffic listener (408 past it).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    body_timeout: Duration,
     /// Run only releases signed by this public key (`molt keygen`'s `molt.pub`); repeat it to
     /// trust several keys, e.g. the old and the new one during a rotation.
     #[arg(long, value_name = "FILE")]
@@ -100,6 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         addr_file: args.addr_file,
         run_dir: args.run_dir,
         inspect_timeout: args.inspect_timeout,
+        body_timeout: args.body_timeout,
         trusted_keys,
         handoff_on_stop: args.handoff_on_stop,
         handoff: crate::handoff::HandoffOptions {

@@ -45,6 +45,8 @@ pub struct RunConfig {
     pub run_dir: Option<PathBuf>,
     /// How long opening an uploaded library in the inspecting child process may take.
     pub inspect_timeout: Duration,
+    /// How long a request's body may take to arrive on the traffic listener.
+    pub body_timeout: Duration,
     /// The keys releases must be signed by (empty: signatures not required).
     pub trusted_keys: crate::signing::TrustedKeys,
     /// On SIGTERM, hand the state to a live peer behind this target first
@@ -75,6 +77,7 @@ impl RunConfig {
             shutdown_grace: Duration::from_secs(5),
             run_dir: None,
             inspect_timeout: crate::inspect::DEFAULT_DEADLINE,
+            body_timeout: Duration::from_secs(30),
             trusted_keys: crate::signing::TrustedKeys::default(),
             handoff_on_stop: None,
             handoff: crate::handoff::HandoffOptions::default(),

@@ -133,8 +133,13 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         .map_err(|source| io("starting the tick thread", source))?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let front =
-        Front::new(Arc::clone(&sup) as Arc<dyn crate::front::Service>).with_metrics(sup.metrics_arc());
+    let limits = crate::front::Limits {
+        body_timeout: config.body_timeout,
+        ..Default::default()
+    };
+    let front = Front::new(Arc::clone(&sup) as Arc<dyn crate::front::Service>)
+        .with_metrics(sup.metrics_arc())
+        .with_limits(limits);
     let front_task = tokio::spawn({
         let mut stop = stop_rx.clone();
         let grace = config.shutdown_grace;

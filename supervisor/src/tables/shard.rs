@@ -3,6 +3,7 @@
 
 use super::key::Key;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// How many shards a table has. A hot key locks only its shard; the others go on.
 pub const SHARDS: usize = 64;
@@ -22,8 +23,10 @@ pub fn shard_of(key: &[u8]) -> usize {
 pub struct Record {
     /// The table schema of `value` (records carry it: a schema change converts them lazily).
     pub schema: u32,
-    /// The value.
-    pub value: Box<[u8]>,
+    /// The value. Shared, so that a snapshot's batch takes the values of a shard by reference
+    /// under its read lock (no allocation or copy while the lock is held) and writes them
+    /// with no lock held.
+    pub value: Arc<[u8]>,
 }
 
 /// The records of one shard.

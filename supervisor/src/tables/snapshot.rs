@@ -7,10 +7,10 @@
 //! b'E'                                  the end
 //! ```
 //! All integers little-endian. A shard is read-locked only while one batch of records
-//! ([`super::table::BATCH_RECORDS`], at most about 1 MiB) is copied out of it; the copy is
-//! written with no lock held, so no request waits for the disk. The section is not a
-//! point-in-time image across shards: each record is as it was when its batch was copied
-//! (what a crash at that moment would have kept anyway).
+//! ([`super::table::BATCH_RECORDS`], at most about 1 MiB) is taken out of it, values by
+//! reference (no copy under the lock); the batch is written with no lock held, so no request
+//! waits for the disk. The section is not a point-in-time image across shards: each record is
+//! as it was when its batch was taken (docs/DESIGN.md, Tables, says precisely what that keeps).
 
 use super::shard::Record;
 use super::TableStore;
@@ -49,6 +49,11 @@ pub fn write(store: &TableStore, w: &mut dyn Write) -> io::Result<Summary> {
                 summary.records += 1;
                 summary.bytes += (key.len() + record.value.len()) as u64;
             }
+            // Gives the CPU to a request thread that waits for one, if any (else this returns
+            // at once): on a machine whose cores the requests keep busy, a request otherwise
+            // waits for up to this thread's whole time slice; so it waits for one batch at
+            // most (molt-bench's `snapshot_stall_ms.tables` is the figure to watch).
+            std::thread::yield_now();
             false
         });
         failed?;

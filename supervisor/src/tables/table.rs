@@ -16,13 +16,13 @@ use std::sync::Arc;
 /// The conversion a schema change left pending, shared by the store and its tables.
 pub(crate) type Pending = RwLock<Option<Arc<Conversion>>>;
 
-/// Records copied out of a shard, to use without its lock.
+/// Records taken out of a shard (values by reference), to use without its lock.
 pub(crate) type Batch = Vec<(Key, Record)>;
 
-/// A shard's records copied out for an ordered scan, not visited yet.
+/// A shard's records taken out for an ordered scan, not visited yet.
 type Queue = VecDeque<(Key, Record)>;
 
-/// At most this many records are copied out of a shard under one lock hold.
+/// At most this many records are taken out of a shard under one lock hold.
 pub(crate) const BATCH_RECORDS: usize = 256;
 /// ... and at most about this many bytes.
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
@@ -180,7 +180,8 @@ impl Table {
     }
 
     /// Up to a batch of records of shard `shard` after `after` (from the start when `None`)
-    /// and up to `until` (to the end when `None`), copied under one read lock.
+    /// and up to `until` (to the end when `None`), taken under one read lock: keys copied, values
+    /// shared.
     pub(crate) fn batch(&self, shard: usize, after: Option<&[u8]>, until: Option<&[u8]>) -> Batch {
         let guard = self.shards[shard].read();
         let start = match after {

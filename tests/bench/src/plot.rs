@@ -98,7 +98,12 @@ fn pauses(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> anyhow:
         ("max", RED, |s| s.pause_us.max),
     ];
     for state in ["bytes", "tables"] {
-        let of_state: Vec<_> = sizes.iter().filter(|s| s.state == state).collect();
+        // One line per kind of state, of 1 KiB values (the 100-byte entries are other points
+        // at the same sizes, in the table and the JSON).
+        let of_state: Vec<_> = sizes
+            .iter()
+            .filter(|s| s.state == state && s.value_bytes == crate::pause::VALUE_BYTES)
+            .collect();
         for (name, color, value) in series {
             let points: Vec<(f64, f64)> = of_state
                 .iter()

@@ -128,8 +128,8 @@ impl Figures {
         }
         if let Some(s) = &self.snapshot_stall_ms {
             out.push_str(&format!(
-                "| snapshot of {} of tables | written in {:.0} ms · longest call {:.2} ms (baseline {:.2} ms) |\n",
-                s.label, s.snapshot_ms, s.tables, s.baseline_ms
+                "| snapshot of {} of tables | written in {:.0} ms · longest call {:.2} ms at {:.0} ms, {} calls over 10 ms (baseline {:.2} ms) |\n",
+                s.label, s.snapshot_ms, s.tables, s.longest_at_ms, s.calls_over_10ms, s.baseline_ms
             ));
         }
         for g in &self.goals {

@@ -29,6 +29,15 @@ pub struct StallResult {
     pub snapshot_ms: f64,
     /// The longest call while the snapshot was written, ms.
     pub tables: f64,
+    /// When that call started, ms after the snapshot began (to tell the pass over the tables
+    /// from the file's fsync and rename at the end).
+    pub longest_at_ms: f64,
+    /// Calls over 10 ms while the snapshot was written.
+    pub calls_over_10ms: u64,
+    /// When the first 100 of those started, ms after the snapshot began.
+    pub calls_over_10ms_at: Vec<f64>,
+    /// Calls over 10 ms in the window with no snapshot.
+    pub baseline_calls_over_10ms: u64,
     /// The longest call in as long a window with no snapshot, ms.
     pub baseline_ms: f64,
     /// Calls timed while the snapshot was written.
@@ -39,15 +48,28 @@ pub struct StallResult {
     pub bytes: Option<f64>,
 }
 
+/// The longest call of a window: how long, when it started, and how many took over 10 ms.
+#[derive(Debug, Clone, Copy, Default)]
+struct Longest {
+    ms: f64,
+    at: Option<Instant>,
+    over_10ms: u64,
+    calls: u64,
+}
+
+/// When calls over 10 ms started, the first 100.
+type Slow = Mutex<Vec<Instant>>;
+
 /// Calls until `stop`, keeping the longest call.
-fn callers(engine: &Engine, threads: usize, stop: &AtomicBool, keys: u64) -> (f64, u64) {
-    let longest = Mutex::new((0f64, 0u64));
+fn callers(engine: &Engine, threads: usize, stop: &AtomicBool, keys: u64, slow: &Slow) -> Longest {
+    let longest = Mutex::new(Longest::default());
     std::thread::scope(|s| {
         for t in 0..threads {
             let longest = &longest;
             s.spawn(move || {
-                let (mut worst, mut n) = (0f64, 0u64);
+                let mut mine = Longest::default();
                 let value = [b'v'; 100];
+                let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let key = format!("/kv/k{}", (n * 7919 + t as u64) % keys);
                     let req = if n % 4 == 3 {
@@ -57,11 +79,26 @@ fn callers(engine: &Engine, threads: usize, stop: &AtomicBool, keys: u64) -> (f6
                     };
                     let started = Instant::now();
                     engine.handle(&req);
-                    worst = worst.max(started.elapsed().as_secs_f64() * 1e3);
+                    let ms = started.elapsed().as_secs_f64() * 1e3;
+                    if ms > mine.ms {
+                        (mine.ms, mine.at) = (ms, Some(started));
+                    }
+                    if ms > 10.0 {
+                        mine.over_10ms += 1;
+                        let mut slow = slow.lock().unwrap_or_else(|e| e.into_inner());
+                        if slow.len() < 100 {
+                            slow.push(started);
+                        }
+                    }
                     n += 1;
                 }
+                mine.calls = n;
                 let mut l = longest.lock().unwrap_or_else(|e| e.into_inner());
-                *l = (l.0.max(worst), l.1 + n);
+                if mine.ms > l.ms {
+                    (l.ms, l.at) = (mine.ms, mine.at);
+                }
+                l.over_10ms += mine.over_10ms;
+                l.calls += mine.calls;
             });
         }
     });
@@ -92,22 +129,24 @@ pub fn run(kv_v3: &Path, work: &Path, size: &Size, mut tick: impl FnMut()) -> an
     tick();
 
     let stop = AtomicBool::new(false);
-    let (written, (during, calls)) = std::thread::scope(|s| {
-        let load = s.spawn(|| callers(&engine, threads, &stop, keys));
+    let slow = Slow::default();
+    let (written, began, during) = std::thread::scope(|s| {
+        let load = s.spawn(|| callers(&engine, threads, &stop, keys, &slow));
         std::thread::sleep(Duration::from_millis(200));
+        let began = Instant::now();
         let written = snapshot();
         stop.store(true, Ordering::SeqCst);
-        (written, load.join().unwrap_or((f64::NAN, 0)))
+        (written, began, load.join().unwrap_or_default())
     });
     let (snapshot_ms, file_bytes) = written?;
     tick();
 
     let stop = AtomicBool::new(false);
-    let (baseline, _) = std::thread::scope(|s| {
-        let load = s.spawn(|| callers(&engine, threads, &stop, keys));
+    let baseline = std::thread::scope(|s| {
+        let load = s.spawn(|| callers(&engine, threads, &stop, keys, &Slow::default()));
         std::thread::sleep(Duration::from_secs_f64(snapshot_ms / 1e3 + 0.2));
         stop.store(true, Ordering::SeqCst);
-        load.join().unwrap_or((f64::NAN, 0))
+        load.join().unwrap_or_default()
     });
     tick();
     Ok(StallResult {
@@ -115,9 +154,24 @@ pub fn run(kv_v3: &Path, work: &Path, size: &Size, mut tick: impl FnMut()) -> an
         state_bytes: engine.tables().bytes(),
         file_bytes,
         snapshot_ms,
-        tables: during,
-        baseline_ms: baseline,
-        calls,
+        tables: during.ms,
+        longest_at_ms: during.at.map_or(f64::NAN, |at| {
+            (at.saturating_duration_since(began)).as_secs_f64() * 1e3
+        }),
+        calls_over_10ms: during.over_10ms,
+        calls_over_10ms_at: {
+            let mut at: Vec<f64> = slow
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|t| t.saturating_duration_since(began).as_secs_f64() * 1e3)
+                .collect();
+            at.sort_by(f64::total_cmp);
+            at
+        },
+        baseline_calls_over_10ms: baseline.over_10ms,
+        baseline_ms: baseline.ms,
+        calls: during.calls,
         bytes: None,
     })
 }

@@ -221,6 +221,47 @@ fn slow_and_idle_connections_are_capped_and_closed_and_traffic_never_stops() {
 }
 
 /// `GET /count` on the traffic port only.
+#[test]
+fn request_bodies_that_stall_are_answered_408_and_let_go() {
+    let case = Case::new("app-stalled-bodies");
+    let (molt, n) = case.serving(case.opts(["--body-timeout", "2s"]), 4);
+    let addr = molt.addrs.listen;
+    // Ten uploads announce 16 MiB less a byte, send 1 MiB of it, and stall.
+    let chunk = vec![b'x'; 1 << 20];
+    let mut stalled: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = send_head(
+                addr,
+                &format!(
+                    "POST /incr HTTP/1.1\r\nhost: m\r\ncontent-length: {}\r\n\r\n",
+                    (16 << 20) - 1
+                ),
+            );
+            s.write_all(&chunk).expect("sending part of the body");
+            s
+        })
+        .collect();
+    // Traffic goes on meanwhile.
+    still_serving_traffic(&molt, n);
+    // Each is answered 408 once the body deadline has passed, and the server lets it go.
+    let started = Instant::now();
+    for stream in &mut stalled {
+        let answer = read_answer(stream);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("request body not received within 2s (1048576 bytes came)"),
+            "{answer}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Nothing of theirs reached the app: the count is what it was.
+    still_serving_traffic(&molt, n);
+}
+
 fn still_serving_traffic(molt: &MoltProcess, n: u64) {
     assert_eq!(count(molt), n);
 }

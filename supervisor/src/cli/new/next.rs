@@ -122,6 +122,9 @@ fn describe(manifest: &str, lib_rs: &str) -> anyhow::Result<Previous> {
     let package = text("package", "name").context("--next-of: Cargo.toml has no package name")?;
     let version = text("package", "version").unwrap_or_else(|| "0.0.0".to_owned());
     let lib = text("lib", "name").unwrap_or_else(|| package.replace('-', "_"));
+    if super::KEYWORDS.contains(&lib.as_str()) {
+        bail!("--next-of: the previous crate's library is named `{lib}`, a Rust keyword, which the next version cannot `use`: rename it (`[lib] name`)");
+    }
     let value_of = |prefix: &str| {
         lib_rs
             .lines()
