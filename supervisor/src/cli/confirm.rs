@@ -81,12 +81,18 @@ pub fn change(
         bail!("{app} {target} {why}; current stays {still}");
     }
     let started = now_ms();
-    match &how {
-        Move::Activate if again => volume.reannounce(app, target)?,
-        Move::Activate => {
-            volume.activate(app, target)?;
-        }
-        Move::Rollback { next } => volume.restore_pointers(app, Some(target), next.as_deref())?,
+    let moved = match &how {
+        Move::Activate if again => volume.reannounce(app, target),
+        Move::Activate => volume.activate(app, target).map(drop),
+        Move::Rollback { next } => volume.restore_pointers(app, Some(target), next.as_deref()),
+    };
+    if let Err(e) = moved {
+        // A full or read-only volume: say what `current` names now (read again, not assumed).
+        let now = match volume.current(app) {
+            Ok(v) => format!("current names {}", v.as_deref().unwrap_or("nothing")),
+            Err(e) => format!("current is unreadable: {e}"),
+        };
+        bail!("{app} {target}: cannot move the pointers: {e}; {now}");
     }
     let mut lines = vec![if again {
         format!("{app}: current already names {target}; asking the supervisors that do not run it to try it again")

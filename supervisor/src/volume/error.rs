@@ -126,6 +126,14 @@ pub enum VolumeError {
         /// The check that failed.
         reason: String,
     },
+    /// The app has no directory on the volume.
+    #[error("app {app} is not on the volume (no directory {dir})")]
+    NoApp {
+        /// The app.
+        app: String,
+        /// Its directory.
+        dir: PathBuf,
+    },
     /// Another writer holds the app's lock.
     #[error(
         "app {app}: another writer holds {path} (a push, activation or rollback in progress); \
