@@ -64,6 +64,19 @@ pub fn run(args: AbsorbArgs) -> anyhow::Result<()> {
             done.at_ms
         );
     }
+    if let Some(pending) = &snap.ledger.pending {
+        bail!(
+            "refused: {} was written while its state was sealed for handoff {} to {}, whose outcome \
+             it does not know: {} may hold the state already; start a supervisor on {} (it asks {} \
+             first) instead; nothing was sent",
+            path.display(),
+            pending.id,
+            pending.to,
+            pending.to,
+            dir.display(),
+            pending.to
+        );
+    }
     if snap.tables.is_some() {
         bail!(
             "refused: {} holds tables, which a merge does not cover yet; nothing was sent",

@@ -34,7 +34,8 @@ pub struct HandoffArgs {
     /// The deadline of every other step.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
-    /// Throughput assumed for export, transfer and merge when checking --grace, in MB/s.
+    /// Throughput assumed for export (with its pending record), transfer and merge when
+    /// checking --grace, in MB/s.
     #[arg(long, default_value_t = 200)]
     assume_mb_per_s: u64,
     /// Use this handoff id instead of a fresh one.

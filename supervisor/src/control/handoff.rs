@@ -5,7 +5,7 @@
 
 use super::Api;
 use crate::handoff::wire::{AbsorbQuery, Absorbed, Begun, Done, HandoffInfo, Refused, StateHeaders};
-use crate::handoff::{valid_id, HandoffStep};
+use crate::handoff::{valid_id, valid_peer, valid_url, HandoffStep, MAX_PEER_LEN};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -63,7 +63,34 @@ fn bad_id(id: &str, step: HandoffStep) -> Option<Response> {
     (!valid_id(id)).then(|| {
         refused(Refused::new(
             step,
-            "the handoff id must be 1 to 100 characters of A-Z a-z 0-9 . _ -",
+            "id: the handoff id must be 1 to 100 characters of A-Z a-z 0-9 . _ -",
+        ))
+    })
+}
+
+/// The refusal of a receiver URL (`to`) that [`valid_url`] refuses; `None` for a good one.
+fn bad_to(to: &str) -> Option<Response> {
+    (!valid_url(to)).then(|| {
+        refused(Refused::new(
+            HandoffStep::Check,
+            format!(
+                "to: the receiver must be an http:// or https:// URL of at most {MAX_PEER_LEN} bytes \
+                 of visible ASCII (got {} bytes)",
+                to.len()
+            ),
+        ))
+    })
+}
+
+/// The refusal of a peer name (`from`) that [`valid_peer`] refuses; `None` for a good one.
+fn bad_from(from: &str) -> Option<Response> {
+    (!valid_peer(from)).then(|| {
+        refused(Refused::new(
+            HandoffStep::Merge,
+            format!(
+                "from: the peer must be 1 to {MAX_PEER_LEN} bytes with no control character (got {} bytes)",
+                from.len()
+            ),
         ))
     })
 }
@@ -100,7 +127,7 @@ pub(super) struct BeginQuery {
 }
 
 pub(super) async fn begin(State(sup): State<Api>, Query(q): Query<BeginQuery>) -> Response {
-    if let Some(r) = bad_id(&q.id, HandoffStep::Check) {
+    if let Some(r) = bad_id(&q.id, HandoffStep::Check).or_else(|| bad_to(&q.to)) {
         return r;
     }
     let unready = Duration::from_millis(q.unready_ms.min(600_000));
@@ -153,7 +180,7 @@ pub(super) struct AbsorbParams {
 }
 
 pub(super) async fn absorb(State(sup): State<Api>, Query(q): Query<AbsorbParams>, body: Body) -> Response {
-    if let Some(r) = bad_id(&q.id, HandoffStep::Merge) {
+    if let Some(r) = bad_id(&q.id, HandoffStep::Merge).or_else(|| bad_from(&q.from)) {
         return r;
     }
     let state = match axum::body::to_bytes(body, MAX_STATE as usize).await {

@@ -9,7 +9,7 @@
 use super::Supervisor;
 use crate::handoff::unix_ms;
 use crate::handoff::wire::{Begun, Done, HandoffInfo, HandoffStep, Phase, Refused};
-use crate::snapshot::{HandedOff, Ledger, Snapshot};
+use crate::snapshot::{HandedOff, Ledger, PendingHandoff, Snapshot};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::collections::{BTreeSet, VecDeque};
@@ -24,6 +24,10 @@ pub(crate) struct Handoffs {
     seal: RwLock<bool>,
     phase: Mutex<Own>,
     pub(super) ledger: Mutex<Absorbed>,
+    /// Held while a snapshot is written ([`Supervisor::snapshot`]) and while a commit writes
+    /// its record, taken before `phase`: a snapshot that read the phase as sealed (and records
+    /// the handoff as pending) never lands after the record.
+    pub(super) writing: Mutex<()>,
 }
 
 /// The phase of this supervisor's own state.
@@ -67,6 +71,7 @@ impl Default for Handoffs {
             seal: RwLock::default(),
             phase: Mutex::default(),
             ledger: Mutex::default(),
+            writing: Mutex::default(),
         }
     }
 }
@@ -114,15 +119,30 @@ impl Handoffs {
     }
 
     /// The ledger a snapshot of this supervisor's state records; `None` once the state was
-    /// handed off (no snapshot may then record it as this supervisor's own).
+    /// handed off (no snapshot may then record it as this supervisor's own). While sealed it
+    /// records the handoff as pending: a start on that snapshot asks the receiver first.
     pub(super) fn ledger(&self) -> Option<Ledger> {
-        if let Own::HandedOff { .. } = &*self.phase.lock() {
-            return None;
-        }
+        let pending = match &*self.phase.lock() {
+            Own::HandedOff { .. } => return None,
+            Own::Sealed { id, to, .. } => Some(PendingHandoff {
+                id: id.clone(),
+                to: to.clone(),
+            }),
+            Own::Serving | Own::Unready { .. } => None,
+        };
         Some(Ledger {
             handed_off: None,
             absorbed: self.ledger.lock().ids.iter().cloned().collect(),
+            pending,
         })
+    }
+
+    /// The sealed handoff, as (id, receiver), whatever its lease.
+    pub(super) fn sealed(&self) -> Option<(String, String)> {
+        match &*self.phase.lock() {
+            Own::Sealed { id, to, .. } => Some((id.clone(), to.clone())),
+            _ => None,
+        }
     }
 
     fn phase(&self) -> Phase {
@@ -238,24 +258,40 @@ impl Supervisor {
             }
         };
         let export_us = export_started.elapsed().as_micros() as u64;
+        let (app, version) = (self.config.app.clone(), plugin.info().version.clone());
+        *self.handoffs.phase.lock() = Own::Sealed {
+            id: id.to_owned(),
+            to: to.to_owned(),
+            app,
+            version,
+            schema,
+            state: Bytes::from_owner(state),
+            lease_until: Instant::now() + lease,
+        };
+        // Written ahead, before the state leaves: a snapshot that records the handoff as
+        // pending, so that a restart after any crash from here on asks the receiver before it
+        // serves the state (the periodic snapshot before the seal holds it plainly).
+        let record_started = Instant::now();
+        if let Err(e) = self.snapshot() {
+            *self.handoffs.seal.write() = false;
+            let why = format!("the snapshot recording the handoff as pending failed: {e}");
+            return Err(back_to_serving(HandoffStep::Export, still(&why)));
+        }
+        let record_us = record_started.elapsed().as_micros() as u64;
+        let state_bytes = match &*self.handoffs.phase.lock() {
+            Own::Sealed { state, .. } => state.len() as u64,
+            _ => 0,
+        };
         let begun = Begun {
             id: id.to_owned(),
             app: self.config.app.clone(),
             version: plugin.info().version.clone(),
             schema,
-            state_bytes: state.len() as u64,
+            state_bytes,
             unready_us,
             drain_us,
             export_us,
-        };
-        *self.handoffs.phase.lock() = Own::Sealed {
-            id: id.to_owned(),
-            to: to.to_owned(),
-            app: begun.app.clone(),
-            version: begun.version.clone(),
-            schema,
-            state: Bytes::from_owner(state),
-            lease_until: Instant::now() + lease,
+            record_us,
         };
         tracing::info!(
             handoff = id,
@@ -264,6 +300,7 @@ impl Supervisor {
             state_bytes = begun.state_bytes,
             drain_us,
             export_us,
+            record_us,
             "handoff: sealed (traffic answered 503) and exported"
         );
         Ok(begun)
@@ -291,6 +328,7 @@ impl Supervisor {
     /// the handoff (the state, marked handed off), and stays sealed: it serves nothing until
     /// restarted, and a restart starts empty. Committing twice answers the same.
     pub fn handoff_commit(&self, id: &str) -> Result<Done, Refused> {
+        let _one_writer = self.handoffs.writing.lock();
         let mut phase = self.handoffs.phase.lock();
         let (to, version, schema, state) = match &*phase {
             Own::Sealed {
@@ -322,6 +360,7 @@ impl Supervisor {
                 at_ms: unix_ms(),
             }),
             absorbed: self.handoffs.ledger.lock().ids.iter().cloned().collect(),
+            pending: None,
         };
         // From here on the state is the receiver's: whatever the disk says, this supervisor
         // never serves it again in this process, and a failed record is retried by every

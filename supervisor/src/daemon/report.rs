@@ -18,6 +18,7 @@ impl Supervisor {
         };
         // Handed off: the snapshot that records it stays the newest; the state held in
         // memory is the receiver's now and is never written as this supervisor's own.
+        let _one_writer = self.handoffs.writing.lock();
         let Some(ledger) = self.handoffs.ledger() else {
             return self.handoff_record();
         };

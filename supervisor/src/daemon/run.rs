@@ -192,11 +192,15 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     tokio::task::spawn_blocking(move || drop(ticker))
         .await
         .map_err(|e| DaemonError::State(format!("stopping the tick thread failed: {e}")))?;
-    // Traffic has drained: the snapshot holds every acknowledged request.
+    // Traffic has drained: the snapshot holds every acknowledged request. A handoff still
+    // sealed is settled first when the receiver answers (see `lease`).
     let last = Arc::clone(&sup);
-    let saved = tokio::task::spawn_blocking(move || last.final_snapshot())
-        .await
-        .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
+    let saved = tokio::task::spawn_blocking(move || {
+        last.settle_handoff_on_stop();
+        last.final_snapshot()
+    })
+    .await
+    .map_err(|e| DaemonError::State(format!("final snapshot task failed: {e}")))?;
     let _ = tokio::time::timeout(Duration::from_secs(2), control_task).await;
     heartbeat.abort();
     let last = Arc::clone(&sup);
@@ -212,20 +216,47 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     Ok(())
 }
 
-/// Completes on SIGTERM or SIGINT.
+/// Completes on SIGTERM, SIGINT or SIGHUP (a graceful stop with the final snapshot each).
+/// SIGUSR1 and SIGUSR2, whose default action would kill the process with no final snapshot,
+/// are logged and otherwise ignored.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(term) => {
-                term.recv().await;
+    // Each handler is installed here, on the first poll (see `run`).
+    let mut streams = [
+        (SignalKind::terminate(), "SIGTERM", true),
+        (SignalKind::interrupt(), "SIGINT", true),
+        (SignalKind::hangup(), "SIGHUP", true),
+        (SignalKind::user_defined1(), "SIGUSR1", false),
+        (SignalKind::user_defined2(), "SIGUSR2", false),
+    ]
+    .map(|(kind, name, stops)| {
+        let stream = signal(kind)
+            .map_err(|e| tracing::warn!(signal = name, error = %e, "cannot handle the signal"))
+            .ok();
+        (stream, name, stops)
+    });
+    loop {
+        let (name, stops) = std::future::poll_fn(|cx| {
+            for (slot, name, stops) in streams.iter_mut() {
+                if let Some(stream) = slot {
+                    match stream.poll_recv(cx) {
+                        std::task::Poll::Ready(Some(())) => return std::task::Poll::Ready((*name, *stops)),
+                        // The runtime is going away: nothing more arrives on it.
+                        std::task::Poll::Ready(None) => *slot = None,
+                        std::task::Poll::Pending => {}
+                    }
+                }
             }
-            None => std::future::pending::<()>().await,
+            std::task::Poll::Pending
+        })
+        .await;
+        if stops {
+            tracing::info!(signal = name, "{name} received: stopping");
+            return;
         }
-    };
-    tokio::select! {
-        _ = term => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        tracing::warn!(
+            signal = name,
+            "{name} received and ignored (SIGTERM, SIGINT or SIGHUP stop molt)"
+        );
     }
 }

@@ -232,6 +232,10 @@ impl Supervisor {
                     );
                     return Ok(None);
                 }
+                Ok(Some(snap)) if snap.ledger.pending.is_some() && self.settle_pending_at_start(&snap)? => {
+                    // Handed off after all: recorded now, and the start is empty.
+                    return Ok(None);
+                }
                 Ok(Some(snap)) => {
                     let records = snap.tables.as_ref().map_or(0, |t| t.records());
                     tracing::info!(version = %snap.version, schema = snap.schema, bytes = snap.bytes.len(), records, "snapshot found");

@@ -53,6 +53,24 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The longest control URL (`to`) or peer name (`from`) a handoff call accepts, in bytes.
+pub const MAX_PEER_LEN: usize = 2048;
+
+/// Whether `url` is a receiver's control URL molt accepts (`to`): `http://` or `https://`,
+/// at most [`MAX_PEER_LEN`] bytes of visible ASCII. It is written into snapshot headers, so
+/// its size is bounded here, where it arrives.
+pub fn valid_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= MAX_PEER_LEN
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether `from` names a peer as molt accepts it: 1 to [`MAX_PEER_LEN`] bytes with no
+/// control character (a control URL, or a label such as `molt absorb`'s `snapshot PATH`).
+pub fn valid_peer(from: &str) -> bool {
+    !from.is_empty() && from.len() <= MAX_PEER_LEN && !from.chars().any(char::is_control)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
@@ -73,5 +91,19 @@ mod tests {
         for bad in ["", "a b", "../x", "x\n", &"x".repeat(101)] {
             assert!(!valid_id(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn peer_urls_are_bounded_visible_http_urls() {
+        let long = format!("http://{}", "a".repeat(MAX_PEER_LEN));
+        for good in ["http://10.0.0.1:7070", "https://pod-0.molt:7070/x"] {
+            assert!(valid_url(good) && valid_peer(good), "{good}");
+        }
+        assert!(valid_peer("snapshot /mnt/pvc é/state") && !valid_peer(&long));
+        for bad in ["", "10.0.0.1:7070", "http://a b", "http://\u{1}", &long] {
+            assert!(!valid_url(bad), "{bad:?}");
+        }
+        assert!(valid_peer("molt-absorb"));
+        assert!(!valid_peer("a\tb") && !valid_peer(""));
     }
 }

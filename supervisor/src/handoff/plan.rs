@@ -19,8 +19,8 @@ pub struct HandoffOptions {
     pub step_timeout: Duration,
     /// The termination grace period the whole handoff must fit in, if any.
     pub grace: Option<Duration>,
-    /// The throughput assumed for export, transfer and merge together when checking the grace
-    /// period up front (bytes per second).
+    /// The throughput assumed for export (with the pending record it writes), transfer and
+    /// merge together when checking the grace period up front (bytes per second).
     pub assumed_rate: u64,
 }
 
@@ -323,8 +323,11 @@ impl Run<'_> {
                     ),
                     (
                         HandoffStep::Export,
-                        begun.export_us,
-                        format!("{} bytes in schema {}", begun.state_bytes, begun.schema),
+                        begun.export_us + begun.record_us,
+                        format!(
+                            "{} bytes in schema {} (export {} µs, pending record {} µs)",
+                            begun.state_bytes, begun.schema, begun.export_us, begun.record_us
+                        ),
                     ),
                 ] {
                     let limit = match step {

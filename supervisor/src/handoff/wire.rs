@@ -144,6 +144,9 @@ pub struct Begun {
     pub drain_us: u64,
     /// The export (µs).
     pub export_us: u64,
+    /// Writing the snapshot that records the handoff as pending, after the export (µs).
+    #[serde(default)]
+    pub record_us: u64,
 }
 
 /// The headers `GET /handoff/state` answers with.

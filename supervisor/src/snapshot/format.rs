@@ -87,6 +87,18 @@ pub(super) fn encode(w: &mut dyn Write, snap: &Snapshot) -> io::Result<()> {
         handoff: snap.ledger.clone(),
     };
     let line = serde_json::to_string(&header).map_err(io::Error::other)?;
+    // A header the reader refuses would be refused on every start: refuse it here instead,
+    // before a byte is written, so the previous snapshot stays the newest.
+    if line.len() as u64 > MAX_HEADER_LINE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the header line would be {} bytes, longer than the {MAX_HEADER_LINE} bytes a reader \
+                 accepts; nothing was written",
+                line.len()
+            ),
+        ));
+    }
     let header_sha = hex::encode(Sha256::digest(line.as_bytes()));
     let format = match snap.tables {
         Some(_) => FORMAT_VERSION_TABLES,

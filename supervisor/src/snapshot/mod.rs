@@ -84,6 +84,11 @@ pub struct Ledger {
     /// [`Ledger::KEEP`]): a retried merge of one of them is recognised, not applied twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absorbed: Vec<String>,
+    /// Set when the state was sealed for a handoff whose outcome was not known when the
+    /// snapshot was written: a start asks the receiver before it serves the state, and does
+    /// not serve it while the receiver cannot say; `molt absorb` refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingHandoff>,
 }
 
 impl Ledger {
@@ -92,7 +97,7 @@ impl Ledger {
 
     /// Whether there is nothing to record (the header then has no `handoff` field).
     pub fn is_empty(&self) -> bool {
-        self.handed_off.is_none() && self.absorbed.is_empty()
+        self.handed_off.is_none() && self.absorbed.is_empty() && self.pending.is_none()
     }
 }
 
@@ -106,6 +111,17 @@ pub struct HandedOff {
     pub to: String,
     /// When (unix milliseconds).
     pub at_ms: u64,
+}
+
+/// A handoff of a snapshot's state that was under way, its outcome unknown, when the snapshot
+/// was written (docs/DESIGN.md, "Handoff").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingHandoff {
+    /// The handoff id.
+    pub id: String,
+    /// The receiver asked about it (a control URL).
+    pub to: String,
 }
 
 /// Equal fields, and the same table store (by identity: a store read back is another one).
@@ -261,9 +277,14 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, Corruption> {
 }
 
 /// A snapshot in the file format, in memory (what [`SnapshotStore::write`] writes).
+///
+/// # Panics
+/// When its header line would be longer than a reader accepts (64 KiB; the store's writer
+/// refuses such a snapshot with an error instead).
 pub fn encode_snapshot(snap: &Snapshot) -> Vec<u8> {
     let mut out = Vec::with_capacity(snap.bytes.len() + 256);
-    // Writing into a Vec cannot fail, and the header of strings and integers always serializes.
+    // Writing into a Vec cannot fail, and the header of strings and integers always
+    // serializes: only an oversized header is refused.
     format::encode(&mut out, snap).expect("encoding a snapshot into memory");
     out
 }

@@ -218,11 +218,46 @@ fn the_handoff_ledger_round_trips_and_is_absent_when_empty() {
             at_ms: 1_700_000_000_000,
         }),
         absorbed: vec!["h-0".into()],
+        pending: None,
     };
     store.write(&marked).unwrap();
     let back = store.latest().unwrap().unwrap();
     assert_eq!(back.ledger, marked.ledger);
     assert_eq!(back.bytes, b"handed");
+
+    let mut pending = snap(b"sealed");
+    pending.ledger.pending = Some(crate::snapshot::PendingHandoff {
+        id: "h-2".into(),
+        to: "http://pod-1:7070".into(),
+    });
+    store.write(&pending).unwrap();
+    assert_eq!(store.latest().unwrap().unwrap().ledger, pending.ledger);
+}
+
+#[test]
+fn a_header_the_reader_would_refuse_is_not_written_and_the_previous_snapshot_stays() {
+    let (_tmp, store) = store();
+    let kept = store.write(&snap(b"kept")).unwrap();
+    let mut huge = snap(b"huge");
+    // 21,500 control characters: each is six bytes escaped in JSON, 129 KB in all.
+    huge.ledger.handed_off = Some(HandedOff {
+        id: "h-1".into(),
+        to: "\u{1}".repeat(21_500),
+        at_ms: 1,
+    });
+    let err = store.write(&huge).expect_err("an oversized header is refused");
+    assert!(err.to_string().contains("longer than"), "{err}");
+    assert_eq!(
+        store.list().unwrap(),
+        vec![kept.clone()],
+        "nothing else was written"
+    );
+    let names: Vec<_> = fs::read_dir(kept.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    assert_eq!(store.latest().unwrap().unwrap().bytes, b"kept");
 }
 
 fn with_tables(records: usize) -> Snapshot {

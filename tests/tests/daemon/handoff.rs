@@ -460,3 +460,184 @@ fn a_sealed_handoff_whose_coordinator_is_gone_is_settled_by_the_departing_superv
     assert_eq!(ready(&b), 503);
     assert_eq!(get(&http, &a, "/count").body, "7", "merged once");
 }
+
+/// Kills `molt` with SIGKILL (no final snapshot, no settling) and reaps it.
+fn crash(molt: MoltProcess) {
+    molt_tests::process::signal(molt.pid(), "KILL");
+    drop(molt);
+}
+
+/// Seals `b` for handoff `id` to `a`; with `merged`, `a` absorbs the state too. No commit.
+fn sealed(b: &MoltProcess, a: &MoltProcess, id: &str, merged: bool) {
+    let (from, to) = (b.control(None), a.control(None));
+    let step = Duration::from_secs(10);
+    let lease = Duration::from_secs(600);
+    from.handoff_begin(id, to.base(), 1, Duration::ZERO, step, lease, step)
+        .expect("begin");
+    if merged {
+        let (_, schema, state) = from.handoff_state(id, step).expect("state");
+        to.absorb(id, &b.control_base(), APP, schema, state, step)
+            .expect("absorb");
+    }
+    assert_eq!(ready(b), 503);
+}
+
+#[test]
+fn a_supervisor_stopped_sealed_after_the_merge_does_not_serve_the_state_again() {
+    let http = http();
+    let (_a_env, a) = serving("stop-sealed-a", "counter_v1", "1.0.0", &[]);
+    let (b_env, b) = serving("stop-sealed-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &b, "/incr", 5);
+
+    // Merged by a, then SIGTERM before any commit: b asks a on its way down and commits.
+    sealed(&b, &a, "dup1", true);
+    assert!(b.terminate().success());
+    let b2 = b_env.start(Vec::<String>::new());
+    b2.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &b2, "/count").body, "0", "{}", b2.log());
+    assert_eq!(get(&http, &a, "/count").body, "5", "counted once");
+
+    // Sealed but never merged, then SIGTERM: a fences the id, b keeps and serves its state.
+    post(&http, &b2, "/incr", 3);
+    sealed(&b2, &a, "dup2", false);
+    assert!(b2.terminate().success());
+    let b3 = b_env.start(Vec::<String>::new());
+    b3.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &b3, "/count").body, "3", "{}", b3.log());
+    let late = a.control(None).absorb(
+        "dup2",
+        "test",
+        APP,
+        1,
+        3u64.to_le_bytes().to_vec(),
+        Duration::from_secs(10),
+    );
+    assert!(late.is_err(), "a fenced id is never applied: {late:?}");
+    assert_eq!(get(&http, &a, "/count").body, "5");
+}
+
+#[test]
+fn a_supervisor_killed_sealed_asks_the_receiver_before_serving_and_refuses_while_it_cannot() {
+    let http = http();
+    let (a_env, a) = serving("crash-sealed-a", "counter_v1", "1.0.0", &[]);
+    let (b_env, b) = serving("crash-sealed-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &b, "/incr", 5);
+
+    // Killed sealed, never merged: the restart asks a (which fences the id) and serves.
+    sealed(&b, &a, "kill1", false);
+    crash(b);
+    let b2 = b_env.start(Vec::<String>::new());
+    b2.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &b2, "/count").body, "5", "{}", b2.log());
+    assert!(b2.log().contains("did not absorb it"), "{}", b2.log());
+
+    // Killed sealed after the merge: the restart asks a, which holds it, and starts empty.
+    sealed(&b2, &a, "kill2", true);
+    crash(b2);
+    let b3 = b_env.start(Vec::<String>::new());
+    b3.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &b3, "/count").body, "0", "{}", b3.log());
+    assert_eq!(get(&http, &a, "/count").body, "5", "counted once");
+
+    // Killed sealed while the receiver is gone too: no start serves the state meanwhile.
+    post(&http, &b3, "/incr", 2);
+    sealed(&b3, &a, "kill3", false);
+    crash(b3);
+    assert!(a.terminate().success());
+    let (state, run_dir) = (path(&b_env.state), path(&b_env.dir.mkdir("run")));
+    let volume = path(&b_env.volume);
+    let (_, stderr) = fails(
+        1,
+        &[
+            "run",
+            "--volume",
+            &volume,
+            "--app",
+            APP,
+            "--listen",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+            "--state-dir",
+            &state,
+            "--run-dir",
+            &run_dir,
+        ],
+    );
+    assert!(
+        stderr.contains("kill3") && stderr.contains("cannot say"),
+        "{stderr}"
+    );
+    let orphan = run(&["absorb", &state, "--to", "http://127.0.0.1:1"]);
+    let (_, stderr) = texts(&orphan);
+    assert!(
+        !orphan.status.success() && stderr.contains("sealed for handoff kill3"),
+        "{stderr}"
+    );
+    drop(a_env);
+}
+
+#[test]
+fn handoff_calls_refuse_oversized_or_malformed_fields_naming_them() {
+    let http = http();
+    let (b_env, b) = serving("fields-b", "counter_v1", "1.0.0", &[]);
+    post(&http, &b, "/incr", 4);
+    let call = |target: String| {
+        let resp = http.post(b.control_url(&target)).send().expect("POST");
+        (resp.status().as_u16(), resp.text().unwrap_or_default())
+    };
+    // The adversary's `to`: 21,500 control characters, 129 KB once escaped in a header.
+    let (status, body) = call(format!(
+        "/handoff/begin?id=h1&unready_ms=0&to={}",
+        "%01".repeat(21_500)
+    ));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("to:"), "{body}");
+    let long = format!("http://{}", "a".repeat(3000));
+    let (status, body) = call(format!("/handoff/begin?id=h1&unready_ms=0&to={long}"));
+    assert!(status == 409 && body.contains("to:"), "{status} {body}");
+    let (status, body) = call(format!(
+        "/handoff/begin?id={}&unready_ms=0&to=http://127.0.0.1:1",
+        "x".repeat(101)
+    ));
+    assert!(status == 409 && body.contains("id:"), "{status} {body}");
+    let (status, body) = call("/absorb?id=h2&from=%01&app=counter&schema=1".to_owned());
+    assert!(status == 409 && body.contains("from:"), "{status} {body}");
+
+    // Nothing was sealed or recorded: the restart serves the state.
+    assert_eq!(ready(&b), 200);
+    assert!(b.terminate().success());
+    let b2 = b_env.start(Vec::<String>::new());
+    b2.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &b2, "/count").body, "4", "{}", b2.log());
+}
+
+#[test]
+fn sighup_stops_with_a_final_snapshot_and_sigusr_is_ignored() {
+    let http = http();
+    let (env, b) = serving("signals", "counter_v1", "1.0.0", &[]);
+    post(&http, &b, "/incr", 3);
+    let wait_log = |molt: &MoltProcess, text: &str| {
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while !molt.log().contains(text) {
+            assert!(
+                std::time::Instant::now() < until,
+                "no {text:?} in the log:\n{}",
+                molt.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for sig in ["USR1", "USR2"] {
+        molt_tests::process::signal(b.pid(), sig);
+        wait_log(&b, &format!("SIG{sig} received and ignored"));
+    }
+    post(&http, &b, "/incr", 1);
+    molt_tests::process::signal(b.pid(), "HUP");
+    wait_log(&b, "final snapshot written");
+    // Reaps it (the SIGTERM reaches a process that already exited).
+    let _ = b.terminate();
+    let b2 = env.start(Vec::<String>::new());
+    b2.wait_for_version("1.0.0");
+    assert_eq!(get(&http, &b2, "/count").body, "4", "{}", b2.log());
+}
