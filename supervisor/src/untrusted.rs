@@ -29,6 +29,9 @@ pub const MAX_MANIFEST: u64 = 64 * 1024;
 pub const MAX_LIBRARY: u64 = 1 << 30;
 /// The most a token file may hold.
 pub const MAX_TOKEN_FILE: u64 = 4 * 1024;
+/// The most foreign text (a refusal's error, a version echoed from a request, a hook's
+/// message) kept where `/status`, an HTTP answer or a supervisor report carries it.
+pub const MAX_NOTE: usize = 4 * 1024;
 
 /// Why an untrusted file was not read.
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +244,49 @@ pub fn excerpt(text: &[u8], max: usize) -> String {
     out
 }
 
+/// `text` cut (on character boundaries) to what serves as at most [`MAX_NOTE`] bytes of JSON:
+/// foreign text kept in a record that others read. A long text keeps its start and its end
+/// (where a refusal says what still serves), and says how much was cut between. Control
+/// characters count six bytes (`\u0001`), quotes and backslashes two, as JSON escapes them;
+/// nothing is escaped here.
+pub fn note(text: &str) -> String {
+    fn served(c: char) -> usize {
+        match c {
+            '"' | '\\' => 2,
+            c if c.is_control() => 6,
+            c => c.len_utf8(),
+        }
+    }
+    if text.chars().map(served).sum::<usize>() <= MAX_NOTE {
+        return text.to_owned();
+    }
+    let (head_budget, tail_budget) = (MAX_NOTE * 3 / 4, MAX_NOTE / 8);
+    let mut head = 0;
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        used += served(c);
+        if used > head_budget {
+            break;
+        }
+        head = i + c.len_utf8();
+    }
+    let mut tail = text.len();
+    used = 0;
+    for (i, c) in text.char_indices().rev() {
+        used += served(c);
+        if used > tail_budget || i < head {
+            break;
+        }
+        tail = i;
+    }
+    format!(
+        "{}… ({} bytes cut) …{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +352,23 @@ mod tests {
     fn excerpts_are_escaped_and_cut() {
         assert_eq!(excerpt(b"1.0\n\"x\"", 64), "1.0\\n\\\"x\\\"");
         assert_eq!(excerpt(&[b'a'; 10], 4), "aaaa… (10 bytes)");
+    }
+
+    #[test]
+    fn notes_keep_their_start_and_end_and_say_what_was_cut() {
+        assert_eq!(note("1.0.0"), "1.0.0");
+        let long = format!("{}; counter 1.0.0 still serving", "x".repeat(300_000));
+        let kept = note(&long);
+        assert!(kept.len() < MAX_NOTE, "{}", kept.len());
+        assert!(
+            kept.starts_with("xxx") && kept.ends_with("; counter 1.0.0 still serving"),
+            "{kept}"
+        );
+        assert!(kept.contains(" bytes cut) …"), "{kept}");
+        let accents = "é".repeat(3000);
+        assert!(note(&accents).starts_with('é') && note(&accents).ends_with('é'));
+        let controls = "\u{1}".repeat(21_838);
+        let served = serde_json::to_string(&note(&controls)).unwrap();
+        assert!(served.len() < MAX_NOTE + 64, "{}", served.len());
     }
 }

@@ -3,10 +3,13 @@
 //! supervisor of the app (see `crate::volume::SupervisorReport`) runs the new version or
 //! reports refusing it. Exit 0 only when all run it; on a refusal (or no answer in time) the
 //! pointers go back to what they held, and the error names each supervisor, the failed step
-//! and the cause. With no live supervisor: "published; no supervisor runs <app>".
+//! and the cause. A supervisor live at the start that is lost before it answers (its process
+//! died or stopped, the instance restarted, its report went away or became unreadable) fails
+//! the change the same way: only an answer from each counts. With no live supervisor at the
+//! start: "published; no supervisor runs <app>".
 
 use super::preflight;
-use crate::volume::{now_ms, SupervisorReport, Volume};
+use crate::volume::{now_ms, ReportRead, SupervisorReport, Volume};
 use anyhow::bail;
 use clap::Args;
 use std::time::{Duration, Instant};
@@ -78,12 +81,18 @@ pub fn change(
         bail!("{app} {target} {why}; current stays {still}");
     }
     let started = now_ms();
-    match &how {
-        Move::Activate if again => volume.reannounce(app, target)?,
-        Move::Activate => {
-            volume.activate(app, target)?;
-        }
-        Move::Rollback { next } => volume.restore_pointers(app, Some(target), next.as_deref())?,
+    let moved = match &how {
+        Move::Activate if again => volume.reannounce(app, target),
+        Move::Activate => volume.activate(app, target).map(drop),
+        Move::Rollback { next } => volume.restore_pointers(app, Some(target), next.as_deref()),
+    };
+    if let Err(e) = moved {
+        // A full or read-only volume: say what `current` names now (read again, not assumed).
+        let now = match volume.current(app) {
+            Ok(v) => format!("current names {}", v.as_deref().unwrap_or("nothing")),
+            Err(e) => format!("current is unreadable: {e}"),
+        };
+        bail!("{app} {target}: cannot move the pointers: {e}; {now}");
     }
     let mut lines = vec![if again {
         format!("{app}: current already names {target}; asking the supervisors that do not run it to try it again")
@@ -119,25 +128,24 @@ pub fn change(
     }
     let deadline = Instant::now() + wait;
     loop {
-        let reports = volume.live_supervisors(app)?;
-        // Those that were live at the start and still are; one that died meanwhile is gone.
-        let live: Vec<&SupervisorReport> = reports
+        let now = now_ms();
+        let reports = volume.supervisor_reports(app)?;
+        // Every supervisor live at the start answers: runs it, refused it, or was lost (it
+        // died, stopped, restarted, or its report went away or became unreadable).
+        let verdicts: Vec<(&SupervisorReport, Answer)> = watching
             .iter()
-            .filter(|r| watching.iter().any(|w| w.instance == r.instance))
+            .map(|w| {
+                let seen = reports.iter().find(|(i, _)| *i == w.instance).map(|(_, r)| r);
+                (w, judge(w, seen, target, started, now))
+            })
             .collect();
-        let verdicts: Vec<(&SupervisorReport, Answer)> =
-            live.iter().map(|r| (*r, answer(r, target, started))).collect();
-        let pending = verdicts
-            .iter()
-            .filter(|(_, a)| matches!(a, Answer::Pending))
-            .count();
-        let refused = verdicts
-            .iter()
-            .filter(|(_, a)| matches!(a, Answer::Refused(..)))
-            .count();
+        let count = |f: fn(&Answer) -> bool| verdicts.iter().filter(|(_, a)| f(a)).count();
+        let pending = count(|a| matches!(a, Answer::Pending(_)));
+        let refused = count(|a| matches!(a, Answer::Refused(..)));
+        let lost = count(|a| matches!(a, Answer::Lost(..)));
         if pending == 0 || Instant::now() >= deadline {
-            if refused == 0 && pending == 0 {
-                let names: Vec<String> = live.iter().map(|r| who(r)).collect();
+            if refused == 0 && pending == 0 && lost == 0 && !verdicts.is_empty() {
+                let names: Vec<String> = verdicts.iter().map(|(w, _)| who(w)).collect();
                 lines.push(format!(
                     "{app} {target} runs on {} supervisor{}: {}",
                     names.len(),
@@ -147,15 +155,20 @@ pub fn change(
                 return Ok(lines);
             }
             let mut why = Vec::new();
-            for (r, a) in &verdicts {
+            for (w, a) in &verdicts {
                 why.push(match a {
-                    Answer::Runs => format!("  {}: ran {target}, follows current back", who(r)),
-                    Answer::Refused(step, error) => format!("  {}: refused at {step}: {error}", who(r)),
-                    Answer::Pending => format!(
+                    Answer::Runs => format!("  {}: ran {target}, follows current back", who(w)),
+                    Answer::Refused(step, error) => format!("  {}: refused at {step}: {error}", who(w)),
+                    Answer::Lost(how) => format!(
+                        "  {}: lost: {how} before it ran {target} or refused it (it ran {})",
+                        who(w),
+                        w.running.as_deref().unwrap_or("nothing")
+                    ),
+                    Answer::Pending(running) => format!(
                         "  {}: no answer within {}: still runs {}",
-                        who(r),
+                        who(w),
                         humantime::format_duration(wait),
-                        r.running.as_deref().unwrap_or("nothing")
+                        running.as_deref().unwrap_or("nothing")
                     ),
                 });
             }
@@ -163,10 +176,18 @@ pub fn change(
             for line in &lines {
                 println!("{line}");
             }
-            let what = if refused > 0 {
-                format!("refused by {refused} of {} supervisors", verdicts.len())
+            let n = verdicts.len();
+            let lost_too = if lost > 0 {
+                format!(", {lost} lost")
             } else {
-                format!("not confirmed by {pending} of {} supervisors", verdicts.len())
+                String::new()
+            };
+            let what = if refused > 0 {
+                format!("refused by {refused} of {n} supervisors{lost_too}")
+            } else if lost > 0 {
+                format!("not confirmed: {lost} of {n} supervisors lost before they answered")
+            } else {
+                format!("not confirmed by {pending} of {n} supervisors")
             };
             bail!("{app} {target} {what}; {back}\n{}", why.join("\n"));
         }
@@ -178,10 +199,35 @@ pub fn change(
 enum Answer {
     Runs,
     Refused(String, String),
-    Pending,
+    /// Gone before it answered: how.
+    Lost(String),
+    /// No answer yet: what it runs.
+    Pending(Option<String>),
 }
 
-fn answer(r: &SupervisorReport, target: &str, since_ms: u64) -> Answer {
+/// The answer of `start` (a supervisor live when the change began), from its report now
+/// (`None`: the file is gone).
+fn judge(
+    start: &SupervisorReport,
+    now: Option<&ReportRead>,
+    target: &str,
+    since_ms: u64,
+    now_ms: u64,
+) -> Answer {
+    let r = match now {
+        None => return Answer::Lost("its report disappeared".to_owned()),
+        Some(Err(e)) => return Answer::Lost(format!("its report became unreadable ({e})")),
+        Some(Ok(r)) => r,
+    };
+    if r.pid != start.pid || r.started_ms != start.started_ms {
+        return Answer::Lost(format!(
+            "pid {} is gone (the instance restarted as pid {})",
+            start.pid, r.pid
+        ));
+    }
+    if let Some(how) = r.not_live(now_ms) {
+        return Answer::Lost(how);
+    }
     if r.running.as_deref() == Some(target) {
         return Answer::Runs;
     }
@@ -189,7 +235,7 @@ fn answer(r: &SupervisorReport, target: &str, since_ms: u64) -> Answer {
         Some(n) if n.version == target && n.at_ms >= since_ms => {
             Answer::Refused(n.step.clone(), n.error.clone())
         }
-        _ => Answer::Pending,
+        _ => Answer::Pending(r.running.clone()),
     }
 }
 

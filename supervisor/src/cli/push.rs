@@ -100,7 +100,14 @@ pub fn to_volume_with(
         let (file, sha256) = sign::identity(library)?;
         push.signature = sign::envelope(sign_key, &push, &file, &sha256);
     }
-    let outcome = volume.push(library, &push, false)?;
+    // A full or read-only volume: say what `current` still names, the pointers untouched.
+    let outcome = volume.push(library, &push, false).map_err(|e| {
+        let still = volume.current(&info.name).ok().flatten();
+        anyhow::anyhow!(
+            "{e}; nothing was published, current still names {}",
+            still.as_deref().unwrap_or("nothing")
+        )
+    })?;
     let pushed = outcome.release();
     let mut lines = vec![match outcome {
         PushOutcome::Created(_) => format!("pushed {release} to {}", pushed.dir.display()),

@@ -36,6 +36,8 @@ fn signer(m: &Manifest) -> String {
 /// their verdicts (good, bad, untried).
 pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
     let volume = Volume::new(&args.volume);
+    // First: it refuses an invalid app name, which `current` would report as unusable.
+    let releases = volume.releases(&args.app)?;
     let current = match volume.current(&args.app) {
         Ok(current) => current,
         Err(e) => {
@@ -44,7 +46,6 @@ pub fn run(args: ReleasesArgs) -> anyhow::Result<()> {
         }
     };
     let previous = volume.previous(&args.app).ok().flatten();
-    let releases = volume.releases(&args.app)?;
     let verdicts = volume.verdicts(&args.app)?;
     if releases.is_empty() {
         println!("no releases of {} on {}", args.app, args.volume.display());

@@ -17,7 +17,8 @@ pub const SMALL_BODY: u64 = 16 * 1024;
 pub(super) fn refusal(api: &Api, code: StatusCode, message: String) -> Response {
     let outcome = Outcome {
         ok: false,
-        message,
+        // It may quote the request (a path, a query that did not parse): cut short.
+        message: crate::untrusted::note(&message),
         version: api.running_version(),
         swap: None,
         refusal: None,

@@ -19,11 +19,13 @@ impl Supervisor {
         schema: u32,
         state: Vec<u8>,
     ) -> Result<Absorbed, Refused> {
-        let refuse = |why: String| {
-            let why = format!("{why}; {}", self.still_serving());
+        // The engine's refusals say what still serves themselves; the others get it added.
+        let refused = |why: String| {
+            let why = crate::untrusted::note(&why);
             tracing::warn!(handoff = id, from, error = %why, "absorb refused");
             Refused::new(HandoffStep::Merge, why)
         };
+        let refuse = |why: String| refused(format!("{why}; {}", self.still_serving()));
         if app != self.config.app {
             return Err(refuse(format!(
                 "the state is of app {app:?}, this supervisor runs {:?}",
@@ -68,7 +70,7 @@ impl Supervisor {
             }
         }
         let peer_bytes = state.len() as u64;
-        let report = engine.merge(schema, state).map_err(|e| refuse(e.to_string()))?;
+        let report = engine.merge(schema, state).map_err(|e| refused(e.to_string()))?;
         {
             let mut ledger = self.handoffs.ledger.lock();
             ledger.ids.push_back(id.to_owned());

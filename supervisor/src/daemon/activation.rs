@@ -27,7 +27,7 @@ pub(super) struct Pointers {
 
 impl Supervisor {
     /// Points `current` at `version` and swaps to it. A release marked bad is refused unless
-    /// `force` (which clears the mark). On refusal the pointers go back, so the volume keeps
+    /// `force` (which clears the mark), and so is one whose verdict cannot be read. On refusal the pointers go back, so the volume keeps
     /// naming what really runs.
     pub fn activate(self: &Arc<Self>, version: &str, force: bool) -> Outcome {
         let _one_at_a_time = self.changing.lock();
@@ -47,7 +47,12 @@ impl Supervisor {
                     return self.refused_outcome(version, e.into());
                 }
             }
-            _ => {}
+            Ok(_) => {}
+            // Not taken for "no verdict": what a FIFO or garbage in its place hides is unknown.
+            Err(e) => {
+                let refusal = self.refuse_as(Refusing::Request, version, e.into());
+                return self.outcome(false, refusal.error.clone(), Some(refusal));
+            }
         }
         let before = match self.move_pointers(|volume| volume.activate(app, version).map(drop)) {
             Ok(before) => before,

@@ -176,6 +176,7 @@ impl Supervisor {
         } else {
             format!("tried {}; see last_refusal", candidates.join(", "))
         };
-        self.outcome(false, format!("no version of {app} could start: {tried}"), None)
+        let message = crate::untrusted::note(&format!("no version of {app} could start: {tried}"));
+        self.outcome(false, message, None)
     }
 }

@@ -93,6 +93,7 @@ impl Supervisor {
         } else {
             format!("{reason}; rollback refused: {}", outcome.message)
         };
+        let reason = crate::untrusted::note(&reason);
         self.record.lock().probation = Some(Probation {
             version: version.to_owned(),
             state: state.to_owned(),

@@ -1,12 +1,16 @@
 //! Recording a refusal: a version change (or upload, or rollback) that did not happen is
 //! rendered to text once, here, then logged, counted, kept for `/status`, reported on the
-//! volume, and (when it is the release's fault) recorded as a bad release.
+//! volume, and (when it is the release's fault) recorded as a bad release. What it keeps is
+//! cut to [`crate::untrusted::MAX_NOTE`] ([`crate::untrusted::note`]): the error quotes foreign
+//! text (a plugin's import error, the version a request named), and `/status`, the HTTP
+//! answer and the supervisor's report on the volume must stay small.
 
 use super::refused::Refused;
 use super::Supervisor;
 use crate::control::status::{now_rfc3339, Outcome, Refusal, SwapRecord};
 use crate::engine::Action;
 use crate::metrics::SwapResult;
+use crate::untrusted::note;
 use crate::volume::{now_ms, RefusalNote};
 
 /// What was refused: a change of the running version, or a request that would have changed
@@ -28,13 +32,15 @@ impl Supervisor {
     pub(super) fn refuse_as(&self, what: Refusing, version: &str, refused: Refused) -> Refusal {
         let app = &self.config.app;
         let still_running = self.running_id();
-        let mut error = refused.to_string();
+        let mut error = note(&refused.to_string());
         if !refused.names_what_serves() {
             match &still_running {
                 Some(id) => error.push_str(&format!("; {id} still serving")),
                 None => error.push_str("; nothing is serving"),
             }
         }
+        let version = note(version);
+        let version = version.as_str();
         let step = refused.step();
         let pause_us = refused.pause_us();
         let refusal = Refusal {

@@ -177,20 +177,14 @@ pub fn generate(dir: &Path) -> Result<PublicKey, KeyError> {
     Ok(public)
 }
 
-/// Reads a key file of at most [`MAX_KEY_FILE`] bytes.
+/// Reads a key file of at most [`MAX_KEY_FILE`] bytes, as an untrusted file (a FIFO or a
+/// device in its place is refused, never opened).
 fn read_small(path: &Path) -> Result<String, KeyError> {
-    use std::io::Read;
-    let io = |source| KeyError::Io {
+    let bytes = crate::untrusted::read(path, None, MAX_KEY_FILE).map_err(|e| KeyError::Io {
         path: path.into(),
-        source,
-    };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_KEY_FILE)
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    Ok(text)
+        source: e.into_io(),
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `<tag> <64 hex digits>` → the 32 bytes.

@@ -117,6 +117,23 @@ pub enum VolumeError {
         /// The check that failed.
         reason: String,
     },
+    /// A supervisor report on the volume does not parse, or is not of the instance and app
+    /// its file name and directory say.
+    #[error("supervisor report {path} is refused: {reason}")]
+    BadReport {
+        /// The report.
+        path: PathBuf,
+        /// The check that failed.
+        reason: String,
+    },
+    /// The app has no directory on the volume.
+    #[error("app {app} is not on the volume (no directory {dir})")]
+    NoApp {
+        /// The app.
+        app: String,
+        /// Its directory.
+        dir: PathBuf,
+    },
     /// Another writer holds the app's lock.
     #[error(
         "app {app}: another writer holds {path} (a push, activation or rollback in progress); \

@@ -73,7 +73,7 @@ pub fn remove_if_abandoned(path: &Path) -> io::Result<bool> {
     if age < ABANDONED_AFTER || meta.file_type().is_symlink() {
         return Ok(false);
     }
-    let handle = File::open(path)?;
+    let handle = open_nonblocking(path)?;
     match handle.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
@@ -121,7 +121,7 @@ pub fn read_small(path: &Path, limit: u64) -> io::Result<String> {
             format!("{} is not a regular file", path.display()),
         ));
     }
-    let file = File::open(path)?;
+    let file = open_nonblocking(path)?;
     if !file.metadata()?.file_type().is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -131,6 +131,16 @@ pub fn read_small(path: &Path, limit: u64) -> io::Result<String> {
     let mut bytes = Vec::new();
     file.take(limit).read_to_end(&mut bytes)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Opens `path` for reading without following a final symlink and without blocking on a FIFO
+/// (which `File::open` would, until a writer comes).
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use super::{check_name, Volume, VolumeError};
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -47,20 +48,24 @@ impl Volume {
         })?;
         let path = dir.join(LOCK_FILE);
         // Read-only is enough for the lock, so a lock file created by another user (a
-        // supervisor in a container) still serves; it is created only when missing.
-        let file = File::open(&path)
-            .or_else(|_| {
-                OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-            })
-            .map_err(|source| VolumeError::Io {
-                action: "open lock file",
-                path: path.clone(),
-                source,
-            })?;
+        // supervisor in a container) still serves; it is created only when missing. It is
+        // opened as an untrusted file: a FIFO or a symlink out of the volume in its place is
+        // refused, never waited on.
+        let file = match crate::untrusted::open(&path, Some(&self.root), u64::MAX) {
+            Ok(opened) => opened.file,
+            Err(e) if e.is_missing() => OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|source| VolumeError::Io {
+                    action: "open lock file",
+                    path: path.clone(),
+                    source,
+                })?,
+            Err(source) => return Err(VolumeError::Untrusted { source }),
+        };
         let started = Instant::now();
         loop {
             match file.try_lock() {

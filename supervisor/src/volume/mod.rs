@@ -45,7 +45,7 @@ pub use fsutil::{
 pub use lock::{AppLock, LOCK_FILE};
 pub use order::compare_versions;
 pub use pointer::{Activation, PointerStamp};
-pub use presence::{now_ms, RefusalNote, SupervisorReport, SUPERVISORS_DIR};
+pub use presence::{now_ms, RefusalNote, ReportRead, SupervisorReport, SUPERVISORS_DIR};
 pub use prune::Pruned;
 pub use push::{PushOutcome, PushedRelease, ReleaseInfo};
 pub use verdict::{Judgement, Verdict, VERDICTS_DIR};

@@ -26,6 +26,14 @@ impl Volume {
         lock_wait: std::time::Duration,
     ) -> Result<Pruned, VolumeError> {
         check_name("app", app)?;
+        // Taking the lock would create the app's directory: a typo must not.
+        let dir = self.app_dir(app);
+        if !dir.is_dir() {
+            return Err(VolumeError::NoApp {
+                app: app.to_owned(),
+                dir,
+            });
+        }
         let _lock = self.lock_app(app, lock_wait)?;
         let releases = self.releases(app)?;
         let verdicts = self.verdicts(app)?;

@@ -9,9 +9,9 @@
 //! until an operator forces the release.
 
 use super::{atomic_write, check_name, list_dir, Volume, VolumeError};
+use crate::untrusted;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The directory of an app's verdicts, under the app's directory.
@@ -60,7 +60,7 @@ impl Volume {
     pub fn verdict(&self, app: &str, version: &str) -> Result<Option<Verdict>, VolumeError> {
         check_name("app", app)?;
         check_name("version", version)?;
-        read_verdict(&self.verdicts_dir(app).join(version))
+        read_verdict(&self.verdicts_dir(app).join(version), &self.root)
     }
 
     /// Every verdict of `app`, by version. Malformed files are skipped with a warning.
@@ -71,7 +71,7 @@ impl Volume {
             if name.starts_with('.') {
                 continue;
             }
-            match read_verdict(&path) {
+            match read_verdict(&path, &self.root) {
                 Ok(Some(v)) => {
                     out.insert(name, v);
                 }
@@ -92,7 +92,8 @@ impl Volume {
 
     /// Records `version` as bad, with why (not rewritten when it already says so).
     pub fn mark_bad(&self, app: &str, version: &str, by: &str, reason: &str) -> Result<(), VolumeError> {
-        if matches!(self.verdict(app, version), Ok(Some(v)) if v.is_bad() && v.reason == reason) {
+        if matches!(self.verdict(app, version), Ok(Some(v)) if v.is_bad() && v.reason == untrusted::note(reason))
+        {
             return Ok(());
         }
         self.write_verdict(app, version, Judgement::Bad, by, reason)
@@ -143,7 +144,8 @@ impl Volume {
         })?;
         let verdict = Verdict {
             judgement,
-            reason: reason.to_owned(),
+            // A refusal quotes foreign text: kept short, so the file stays far below MAX_VERDICT.
+            reason: untrusted::note(reason),
             by: by.to_owned(),
             at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
@@ -162,21 +164,22 @@ impl Volume {
     }
 }
 
-/// Reads one verdict file; `None` when it does not exist.
-fn read_verdict(path: &Path) -> Result<Option<Verdict>, VolumeError> {
-    let io_err = |source| VolumeError::Io {
-        action: "read verdict",
-        path: path.to_path_buf(),
-        source,
+/// Reads one verdict file, as an untrusted file inside `root` (a FIFO or a device in its place
+/// is refused by name, never opened); `None` when it does not exist.
+fn read_verdict(path: &Path, root: &Path) -> Result<Option<Verdict>, VolumeError> {
+    let bytes = match untrusted::read(path, Some(root), MAX_VERDICT) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(source) => return Err(VolumeError::Untrusted { source }),
     };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_VERDICT).read_to_end(&mut bytes).map_err(io_err)?;
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| io_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        .map_err(|e| VolumeError::Io {
+            action: "read verdict",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                untrusted::excerpt(e.to_string().as_bytes(), 200),
+            ),
+        })
 }

@@ -155,3 +155,75 @@ fn concurrent_activations_serialize_and_each_reports_what_it_did() {
         "{status:#?}"
     );
 }
+
+#[test]
+fn a_push_whose_release_kills_the_only_supervisor_fails_and_puts_current_back() {
+    let env = Env::new("confirmed-lost");
+    let molt = env.start(std::iter::empty::<String>());
+    let volume = path(&env.volume);
+    let said = ok(&["push", &lib("counter_v1"), "--volume", &volume]);
+    assert!(said.contains("runs on 1 supervisor"), "{said}");
+    let http = http();
+    incr(&http, &molt, 2, "1.0.0");
+
+    // Its import aborts the process: the only supervisor is gone before it could answer.
+    // That is no success (it once ended "runs on 0 supervisors" with exit 0).
+    let (stdout, stderr) = fails(
+        1,
+        &[
+            "push",
+            &lib("fixture_abort_import"),
+            "--volume",
+            &volume,
+            "--wait",
+            "30s",
+        ],
+    );
+    let all = format!("{stdout}{stderr}");
+    assert!(!all.contains("runs on 0 supervisors"), "{all}");
+    assert!(
+        all.contains("not confirmed: 1 of 1 supervisors lost before they answered"),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!(
+            "lost: pid {} died before it ran 2.0.0-abort-import",
+            molt.pid()
+        )),
+        "{all}"
+    );
+    assert!(all.contains("current is back on 1.0.0"), "{all}");
+    assert_eq!(env.current(), "1.0.0");
+}
+
+#[test]
+fn a_report_whose_heartbeat_is_far_in_the_future_is_not_waited_for() {
+    let env = Env::new("confirmed-skew");
+    let volume = path(&env.volume);
+    ok(&["push", &lib("counter_v1"), "--volume", &volume]);
+    // A supervisor on another host whose clock runs an hour ahead (or a forged report): it
+    // would count as live forever, and every push would end "not confirmed".
+    let reports = env.app_dir().join(molt_supervisor::volume::SUPERVISORS_DIR);
+    std::fs::create_dir_all(&reports).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let report = serde_json::json!({
+        "instance": "ahead",
+        "host": "a-host-whose-clock-runs-ahead",
+        "pid": 4242,
+        "app": APP,
+        "running": "1.0.0",
+        "watching": true,
+        "refused": null,
+        "history": [],
+        "started_ms": now_ms + 3_600_000,
+        "heartbeat_ms": now_ms + 3_600_000,
+        "stale_after_ms": 10_000,
+    });
+    std::fs::write(reports.join("ahead.json"), report.to_string()).unwrap();
+    let said = ok(&["push", &lib("counter_v2"), "--volume", &volume, "--wait", "5s"]);
+    assert!(said.contains("published; no supervisor runs counter"), "{said}");
+    assert_eq!(env.current(), "2.0.0");
+}

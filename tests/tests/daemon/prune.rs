@@ -48,3 +48,25 @@ fn prune_keeps_what_it_must() {
     assert_eq!(listed(&env), ["2.0.0", "3.0.0"]);
     assert_eq!(env.current(), "3.0.0");
 }
+
+#[test]
+fn prune_of_a_missing_app_and_a_listing_of_an_invalid_one_change_nothing_and_say_why() {
+    let env = Env::new("prune-missing");
+    let volume = path(&env.volume);
+    ok(&["push", &lib("counter_v1"), "--volume", &volume]);
+    // A typo in the app's name creates no directory for it.
+    let (stdout, stderr) = fails(
+        1,
+        &["prune", "--volume", &volume, "--app", "countr", "--keep", "1"],
+    );
+    assert!(
+        format!("{stdout}{stderr}").contains("app countr is not on the volume"),
+        "{stdout}{stderr}"
+    );
+    assert!(!env.volume.join("countr").exists());
+    // An invalid name is refused as such, not reported as an unusable `current`.
+    let (stdout, stderr) = fails(1, &["releases", "--volume", &volume, "--app", ".."]);
+    let all = format!("{stdout}{stderr}");
+    assert!(!all.contains("current is unusable"), "{all}");
+    assert!(all.contains("app \"..\" is refused"), "{all}");
+}

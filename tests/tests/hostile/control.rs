@@ -300,3 +300,46 @@ fn tokens_shorter_than_16_bytes_are_refused_at_start() {
         );
     }
 }
+
+#[test]
+fn a_huge_version_in_a_request_is_cut_short_everywhere_it_is_recorded() {
+    let case = Case::new("control-huge-version");
+    let (molt, n) = with_token(&case, 2);
+    // 21,838 control characters: escaped as JSON, each takes six bytes, in every place the
+    // refusal quotes the version.
+    let version = "%01".repeat(21_838);
+    // Sent by hand: the URL is longer than the HTTP client builds.
+    let mut stream = send_head(
+        molt.addrs.control,
+        &format!(
+            "POST /activate?version={version} HTTP/1.1\r\nHost: molt\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    let answer = read_answer(&mut stream);
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 409"), "{head}");
+    assert!(body.len() < 32 * 1024, "a {} byte answer", body.len());
+    assert!(body.contains("bytes cut"), "{body}");
+    let status = http()
+        .get(molt.control_url("/status"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("GET /status");
+    assert!(status.len() < 32 * 1024, "a {} byte /status", status.len());
+    // The supervisor's report on the volume stays readable: a push after it is confirmed by
+    // this supervisor, not passed over as unreadable.
+    let reports = case
+        .volume
+        .join(APP)
+        .join(molt_supervisor::volume::SUPERVISORS_DIR);
+    for entry in std::fs::read_dir(&reports).unwrap().flatten() {
+        let len = entry.metadata().unwrap().len();
+        assert!(len < 32 * 1024, "a {len} byte report {:?}", entry.path());
+    }
+    still_serving(&molt, n);
+    let said = ok(&["push", &lib("counter_v2"), "--volume", &path(&case.volume)]);
+    assert!(said.contains("runs on 1 supervisor"), "{said}");
+    assert!(said.contains(&format!("pid {}", molt.pid())), "{said}");
+    assert_eq!(count(&molt), n, "{}", molt.log());
+    assert!(molt.terminate().success());
+}

@@ -255,3 +255,87 @@ fn hostile_manifests_and_release_directories_are_refused_by_name() {
     v.restore();
     v.molt.terminate();
 }
+
+/// Runs the CLI, which must end within 20 s (a FIFO on the volume once hung it for good).
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = molt_within(args, Duration::from_secs(20));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn fifos_and_devices_among_supervisor_reports_and_verdicts_are_refused_without_blocking() {
+    let case = Case::new("presence-fifo");
+    ok(&[
+        "push",
+        &lib("counter_v2"),
+        "--volume",
+        &path(&case.volume),
+        "--no-activate",
+    ]);
+    let token = case.dir.write("token", "hostile-volume-token-0123\n");
+    let (molt, n) = case.serving(case.opts(["--token-file".to_owned(), path(&token)]), 3);
+    let app = case.volume.join(APP);
+    let reports = app.join(molt_supervisor::volume::SUPERVISORS_DIR);
+    let mkfifo = |p: &Path| {
+        assert!(std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap()
+            .success());
+    };
+    mkfifo(&reports.join("evil.json"));
+    std::os::unix::fs::symlink("/dev/zero", reports.join("zero.json")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", reports.join("passwd.json")).unwrap();
+    let volume = path(&case.volume);
+
+    // The CLI lists, prunes and activates past them: the real supervisor is still seen.
+    let (fine, said) = cli(&["releases", "--volume", &volume, "--app", APP]);
+    assert!(fine, "{said}");
+    assert!(said.contains(&format!("(pid {} on", molt.pid())), "{said}");
+    assert!(
+        !said.contains("root:x:0"),
+        "a report outside the volume was read:\n{said}"
+    );
+    let (fine, said) = cli(&["prune", "--volume", &volume, "--app", APP, "--keep", "5"]);
+    assert!(fine, "{said}");
+    let (fine, said) = cli(&[
+        "activate", "2.0.0", "--volume", &volume, "--app", APP, "--wait", "30s",
+    ]);
+    assert!(fine && said.contains("runs on 1 supervisor"), "{said}");
+
+    // A FIFO in place of a verdict: the CLI names it and the check, and does not wait.
+    let verdicts = app.join(molt_supervisor::volume::VERDICTS_DIR);
+    std::fs::create_dir_all(&verdicts).unwrap();
+    let _ = std::fs::remove_file(verdicts.join("1.0.0"));
+    mkfifo(&verdicts.join("1.0.0"));
+    let (fine, said) = cli(&["activate", "1.0.0", "--volume", &volume, "--app", APP]);
+    assert!(!fine, "{said}");
+    assert!(
+        said.contains("verdicts/1.0.0 is refused: it is a FIFO, not a regular file"),
+        "{said}"
+    );
+
+    // The supervisor's activation refuses it the same way (it once held the change lock
+    // forever), and the next activation answers.
+    let http = http();
+    let activate = |version: &str| {
+        http.post(molt.control_url(&format!("/activate?version={version}")))
+            .bearer_auth("hostile-volume-token-0123")
+            .send()
+            .expect("POST /activate answers")
+    };
+    let answer = activate("1.0.0");
+    assert_eq!(answer.status().as_u16(), 409, "{}", molt.log());
+    let body = answer.text().unwrap();
+    assert!(body.contains("verdicts/1.0.0 is refused: it is a FIFO"), "{body}");
+    let answer = activate("2.0.0");
+    assert_eq!(answer.status().as_u16(), 200, "{}", molt.log());
+    assert_eq!(molt.status().version.as_deref(), Some("2.0.0"));
+    assert_eq!(count(&molt), n, "{}", molt.log());
+    assert!(molt.terminate().success());
+}
