@@ -135,9 +135,16 @@ impl Supervisor {
                 .state_dir(&config.app, &instance)
                 .map_err(|e| DaemonError::State(e.to_string()))?,
         };
-        let instance = state_dir
-            .file_name()
-            .map_or(instance, |n| n.to_string_lossy().into_owned());
+        // The name this supervisor reports under on the volume (`supervisors/<instance>.json`):
+        // its state directory's name, which is the host's name when the directory is the
+        // volume's default. A directory given by `--state-dir` is named the same in every pod
+        // of a deployment (`/state`), so its name is qualified with the host's: otherwise the
+        // pods' reports overwrite one another and a push cannot tell who answered.
+        let instance = match state_dir.file_name().map(|n| n.to_string_lossy().into_owned()) {
+            Some(name) if name == instance => name,
+            Some(name) => format!("{name}@{instance}"),
+            None => instance,
+        };
         for dir in [&state_dir, &volume.app_dir(&config.app)] {
             std::fs::create_dir_all(dir)
                 .map_err(|source| super::error::io(format!("creating {}", dir.display()), source))?;

@@ -21,7 +21,7 @@ fn prune_keeps_what_it_must() {
     // supervisor's rollback goes.
     let said = ok(&["push", &lib("counter_v2"), "--volume", &volume, "--keep", "1"]);
     assert!(
-        said.contains("kept 1.0.0 (previous, rollback target on state)"),
+        said.contains("kept 1.0.0 (previous, rollback target on state@"),
         "{said}"
     );
     ok(&["push", &lib("counter_v3"), "--volume", &volume]);
@@ -38,7 +38,7 @@ fn prune_keeps_what_it_must() {
     // supervisor's second rollback goes. Only the untried 3.0.0-no-downgrade goes.
     let said = ok(&["prune", "--volume", &volume, "--app", APP, "--keep", "1"]);
     assert!(said.contains("removed 3.0.0-no-downgrade"), "{said}");
-    assert!(said.contains("kept 1.0.0 (rollback target on state)"), "{said}");
+    assert!(said.contains("kept 1.0.0 (rollback target on state@"), "{said}");
     assert_eq!(listed(&env), ["1.0.0", "2.0.0", "3.0.0"]);
 
     // With the supervisor gone, 1.0.0 is needed by nothing.
