@@ -35,6 +35,7 @@ mod report;
 mod restart;
 mod rss;
 mod serving;
+mod stages;
 mod stall;
 mod stats;
 mod tables_change;
@@ -154,16 +155,7 @@ fn main() -> anyhow::Result<()> {
         if let Some(only) = &args.sizes {
             plan.sizes.retain(|s| s.label.contains(only.as_str()));
         }
-        let swaps: u64 = plan.sizes.iter().map(|s| s.swaps as u64 + 2).sum();
-        let stage = progress.stage("swap pause per state size", swaps);
-        let pauses = pause::run(
-            &built.kv_v1,
-            &built.kv_v2,
-            &work.mkdir("pause"),
-            &plan.sizes,
-            |label| stage.tick_with(label),
-        )?;
-        stage.finish();
+        let pauses = stages::bytes_pauses(&built, &work, &plan.sizes, &progress)?;
         progress.finish();
         let goals = report::bytes_pause_goals(&pauses);
         let figures = serde_json::json!({ "machine": machine, "swap_pause_us": pauses, "goals": goals });
@@ -207,58 +199,23 @@ fn main() -> anyhow::Result<()> {
     }
 
     let t = Instant::now();
-    let swaps: u64 = plan.sizes.iter().map(|s| s.swaps as u64 + 2).sum();
-    let stage = progress.stage("swap pause per state size", swaps);
-    let pauses = pause::run(
-        &built.kv_v1,
-        &built.kv_v2,
-        &work.mkdir("pause"),
-        &plan.sizes,
-        |label| stage.tick_with(label),
-    )?;
-    stage.finish();
+    let mut pauses = stages::bytes_pauses(&built, &work, &plan.sizes, &progress)?;
     timed("swap pause", t);
 
     let t = Instant::now();
-    let swaps: u64 = plan.table_sizes.iter().map(|s| s.swaps as u64 + 2).sum();
-    let stage = progress.stage("swap pause per size, state in tables", swaps);
-    let mut pauses = pauses;
-    pauses.extend(pause::run_tables(
-        &built.kv_v3,
-        &work.mkdir("pause-tables"),
-        &plan.table_sizes,
-        |label| stage.tick_with(label),
-    )?);
-    stage.finish();
+    pauses.extend(stages::table_pauses(&built, &work, &plan, &progress)?);
     timed("swap pause, tables", t);
 
     let t = Instant::now();
-    let stage = progress.stage("record schema change under writes", 2 * plan.change_rounds as u64);
-    let change = tables_change::run(&built.kv_v3, &built.kv_v4, &work.mkdir("change"), &plan, || {
-        stage.tick()
-    })?;
-    stage.finish();
+    let change = stages::schema_change(&built, &work, &plan, &progress)?;
     timed("record schema change", t);
 
     let t = Instant::now();
-    let stage = progress.stage("tables against the in-plugin map", plan.ratio_rounds as u64);
-    let ratio = tables_ratio::run(
-        &built.kv_v1,
-        &built.kv_v3,
-        &work.mkdir("ratio"),
-        plan.ratio_rounds,
-        plan.ratio_round_s,
-        || stage.tick(),
-    )?;
-    stage.finish();
+    let ratio = stages::ratio(&built, &work, &plan, &progress)?;
     timed("tables vs in-plugin map", t);
 
     let t = Instant::now();
-    let stage = progress.stage("snapshot of the tables under load", 3);
-    let stall = tables_snapshot::run(&built.kv_v3, &work.mkdir("snapshot"), &plan.snapshot_size, || {
-        stage.tick()
-    })?;
-    stage.finish();
+    let stall = stages::table_snapshot(&built, &work, &plan, &progress)?;
     timed("snapshot stall", t);
 
     let t = Instant::now();

@@ -6,7 +6,7 @@ use crate::artifacts::Built;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::report::{self, Goal};
-use crate::{pause, tables_change, tables_ratio, tables_snapshot};
+use crate::{pause, stages, tables_change, tables_ratio, tables_snapshot};
 use molt_tests::dir::TestDir;
 use serde::Serialize;
 
@@ -63,47 +63,22 @@ pub fn run(
 ) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
     if only.runs(Only::TablesPause) {
-        let swaps: u64 = plan.table_sizes.iter().map(|s| s.swaps as u64 + 2).sum();
-        let stage = progress.stage("swap pause per size, state in tables", swaps);
-        figures.swap_pause_us = pause::run_tables(
-            &built.kv_v3,
-            &work.mkdir("pause-tables"),
-            &plan.table_sizes,
-            |label| stage.tick_with(label),
-        )?;
-        stage.finish();
+        figures.swap_pause_us = stages::table_pauses(built, work, plan, progress)?;
         figures.goals.extend(report::pause_goals(&figures.swap_pause_us));
     }
     if only.runs(Only::TablesChange) {
-        let stage = progress.stage("record schema change under writes", 2 * plan.change_rounds as u64);
-        let change = tables_change::run(&built.kv_v3, &built.kv_v4, &work.mkdir("change"), plan, || {
-            stage.tick()
-        })?;
-        stage.finish();
+        let change = stages::schema_change(built, work, plan, progress)?;
         figures.goals.extend(report::change_goals(&change));
         figures.tables_schema_change = Some(change);
     }
     if only.runs(Only::TablesRatio) {
-        let stage = progress.stage("tables against the in-plugin map", plan.ratio_rounds as u64);
-        let ratio = tables_ratio::run(
-            &built.kv_v1,
-            &built.kv_v3,
-            &work.mkdir("ratio"),
-            plan.ratio_rounds,
-            plan.ratio_round_s,
-            || stage.tick(),
-        )?;
-        stage.finish();
+        let ratio = stages::ratio(built, work, plan, progress)?;
         figures.goals.push(report::ratio_goal(ratio.ratio));
         figures.tables_vs_bytes_ratio = Some(ratio.ratio);
         figures.tables_vs_bytes = Some(ratio);
     }
     if only.runs(Only::TablesSnapshot) {
-        let stage = progress.stage("snapshot of the tables under load", 3);
-        let stall = tables_snapshot::run(&built.kv_v3, &work.mkdir("snapshot"), &plan.snapshot_size, || {
-            stage.tick()
-        })?;
-        stage.finish();
+        let stall = stages::table_snapshot(built, work, plan, progress)?;
         figures.goals.push(report::stall_goal(&stall));
         figures.snapshot_stall_ms = Some(stall);
     }
