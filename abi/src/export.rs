@@ -131,13 +131,7 @@ unsafe extern "C" fn import_state<A: App>(
     err: *mut OwnedBuf,
 ) -> u32 {
     let result = guarded(|| {
-        if !A::IMPORTS.contains(&schema) {
-            return Err(AppError(format!(
-                "{} cannot import state schema {schema} (imports {:?})",
-                A::NAME,
-                A::IMPORTS
-            )));
-        }
+        imports::<A>(schema)?;
         A::import_state(schema, state.as_slice())
     });
     // SAFETY: the host passes pointers to its own locals, valid for writes (HostContract).
@@ -203,13 +197,7 @@ unsafe extern "C" fn handle<A: App>(
 
 unsafe extern "C" fn export_state<A: App>(app: *const c_void, schema: u32, out: *mut OwnedBuf) -> u32 {
     let result = guarded(|| {
-        if !A::EXPORTS.contains(&schema) {
-            return Err(AppError(format!(
-                "{} cannot export state schema {schema} (exports {:?})",
-                A::NAME,
-                A::EXPORTS
-            )));
-        }
+        exports::<A>(schema)?;
         // SAFETY: `app` is a live instance of `A` built by this plugin (see `handle`).
         let app = unsafe { &*app.cast::<A>() };
         app.export_state(schema)
@@ -267,4 +255,28 @@ unsafe extern "C" fn destroy<A: App>(app: *mut c_void) {
 unsafe extern "C" fn free_buffer(buf: OwnedBuf) {
     // SAFETY: the host hands back, exactly once, a buffer this plugin made with `from_vec`.
     drop(unsafe { buf.into_vec() });
+}
+
+/// Refuses a state schema `A` does not import, naming what it does.
+pub(crate) fn imports<A: App>(schema: u32) -> Result<(), AppError> {
+    if A::IMPORTS.contains(&schema) {
+        return Ok(());
+    }
+    Err(AppError(format!(
+        "{} cannot import state schema {schema} (imports {:?})",
+        A::NAME,
+        A::IMPORTS
+    )))
+}
+
+/// Refuses a state schema `A` does not export, naming what it does.
+pub(crate) fn exports<A: App>(schema: u32) -> Result<(), AppError> {
+    if A::EXPORTS.contains(&schema) {
+        return Ok(());
+    }
+    Err(AppError(format!(
+        "{} cannot export state schema {schema} (exports {:?})",
+        A::NAME,
+        A::EXPORTS
+    )))
 }

@@ -2,8 +2,8 @@
 //! exporting into the host's buffer, and importing from bytes the instance may keep. Like the
 //! other shims, each catches panics and reports failures as a status and a message.
 
-use crate::app::{App, AppError};
-use crate::export::{finish_instance, guarded};
+use crate::app::App;
+use crate::export::{exports, finish_instance, guarded, imports};
 use crate::ffi::{OwnedBuf, STATUS_OK};
 use crate::host::HostApi;
 use crate::state::{HostBuf, SharedBytes, StateBuf, StateWriter};
@@ -17,13 +17,7 @@ pub(crate) unsafe extern "C" fn export_into<A: App>(
     err: *mut OwnedBuf,
 ) -> u32 {
     let result = guarded(|| {
-        if !A::EXPORTS.contains(&schema) {
-            return Err(AppError(format!(
-                "{} cannot export state schema {schema} (exports {:?})",
-                A::NAME,
-                A::EXPORTS
-            )));
-        }
+        exports::<A>(schema)?;
         // SAFETY: `app` is a live instance of `A` built by this plugin, and `out` the host's
         // live buffer lent for this call (the host contract of `ExportIntoFn`).
         let (app, out) = unsafe { (&*app.cast::<A>(), &mut *out) };
@@ -55,13 +49,7 @@ pub(crate) unsafe extern "C" fn import_shared<A: App>(
     // `import_in`).
     let tables = unsafe { Tables::from_host(&*host) };
     let result = guarded(move || {
-        if !A::IMPORTS.contains(&schema) {
-            return Err(AppError(format!(
-                "{} cannot import state schema {schema} (imports {:?})",
-                A::NAME,
-                A::IMPORTS
-            )));
-        }
+        imports::<A>(schema)?;
         A::import_shared(tables, schema, state)
     });
     // SAFETY: the host passes pointers to its own locals, valid for writes.

@@ -3,7 +3,7 @@
 //! the version 1 shims, each catches panics and reports failures as a status and a message.
 
 use crate::app::{App, AppError};
-use crate::export::{finish_instance, guarded};
+use crate::export::{finish_instance, guarded, imports};
 use crate::ffi::{Bytes, OwnedBuf, STATUS_OK};
 use crate::host::{HostApi, Sink};
 use crate::tables::Tables;
@@ -32,13 +32,7 @@ pub(crate) unsafe extern "C" fn import_in<A: App>(
     // SAFETY: as in `create_in`.
     let tables = unsafe { Tables::from_host(&*host) };
     let result = guarded(|| {
-        if !A::IMPORTS.contains(&schema) {
-            return Err(AppError(format!(
-                "{} cannot import state schema {schema} (imports {:?})",
-                A::NAME,
-                A::IMPORTS
-            )));
-        }
+        imports::<A>(schema)?;
         A::import_in(tables, schema, state.as_slice())
     });
     // SAFETY: the host passes pointers to its own locals, valid for writes.
