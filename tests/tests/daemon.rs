@@ -286,3 +286,25 @@ fn plugin_dir() -> PathBuf {
         .expect("a plugin has a directory")
         .to_owned()
 }
+
+/// `molt run` with these arguments must exit by itself with 1; returns its stderr.
+fn run_refused(env: &Env, extra: &[&str]) -> String {
+    let (state, run_dir) = (path(&env.state), path(&env.dir.mkdir("run")));
+    let volume = path(&env.volume);
+    let mut args = vec![
+        "run",
+        "--volume",
+        &volume,
+        "--app",
+        APP,
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+        "--run-dir",
+        &run_dir,
+    ];
+    args.extend_from_slice(extra);
+    let (_, stderr) = fails(1, &args);
+    stderr
+}

@@ -241,3 +241,31 @@ fn http() -> reqwest::blocking::Client {
         .build()
         .expect("building an HTTP client")
 }
+
+/// `molt run` on `case` that must be refused at start; returns its stderr.
+fn start_refused(case: &Case, extra: &[&str]) -> String {
+    let state = path(&case.state);
+    let volume = path(&case.volume);
+    let mut args = vec![
+        "run",
+        "--volume",
+        &volume,
+        "--app",
+        APP,
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+    ];
+    args.extend_from_slice(extra);
+    let out = molt_within(&args, CLI_TIMEOUT);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "molt run should be refused:\n{stderr}"
+    );
+    stderr
+}

@@ -544,26 +544,8 @@ fn a_supervisor_killed_sealed_asks_the_receiver_before_serving_and_refuses_while
     sealed(&b3, &a, "kill3", false);
     crash(b3);
     assert!(a.terminate().success());
-    let (state, run_dir) = (path(&b_env.state), path(&b_env.dir.mkdir("run")));
-    let volume = path(&b_env.volume);
-    let (_, stderr) = fails(
-        1,
-        &[
-            "run",
-            "--volume",
-            &volume,
-            "--app",
-            APP,
-            "--listen",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-            "--state-dir",
-            &state,
-            "--run-dir",
-            &run_dir,
-        ],
-    );
+    let state = path(&b_env.state);
+    let stderr = run_refused(&b_env, &["--control", "127.0.0.1:0"]);
     assert!(
         stderr.contains("kill3") && stderr.contains("cannot say"),
         "{stderr}"

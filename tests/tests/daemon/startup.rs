@@ -2,28 +2,6 @@
 
 use super::*;
 
-/// `molt run` with these arguments must exit by itself with 1; returns its stderr.
-fn run_refused(env: &Env, extra: &[&str]) -> String {
-    let (state, run_dir) = (path(&env.state), path(&env.dir.mkdir("run")));
-    let volume = path(&env.volume);
-    let mut args = vec![
-        "run",
-        "--volume",
-        &volume,
-        "--app",
-        APP,
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        &state,
-        "--run-dir",
-        &run_dir,
-    ];
-    args.extend_from_slice(extra);
-    let (_, stderr) = fails(1, &args);
-    stderr
-}
-
 #[test]
 fn an_exposed_control_api_without_a_token_is_refused_at_start() {
     let env = Env::new("exposed");

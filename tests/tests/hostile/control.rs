@@ -271,26 +271,7 @@ fn tokens_shorter_than_16_bytes_are_refused_at_start() {
     let case = Case::new("control-short-token");
     for token in ["x", "fifteen-bytes!!"] {
         let file = case.dir.write("short-token", format!("{token}\n"));
-        let out = molt_within(
-            &[
-                "run",
-                "--volume",
-                &path(&case.volume),
-                "--app",
-                APP,
-                "--listen",
-                "127.0.0.1:0",
-                "--control",
-                "127.0.0.1:0",
-                "--state-dir",
-                &path(&case.state),
-                "--token-file",
-                &path(&file),
-            ],
-            CLI_TIMEOUT,
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let stderr = start_refused(&case, &["--token-file", &path(&file)]);
         assert!(
             stderr.contains(&format!(
                 "refusing a control API token of {} bytes: tokens must be at least 16 bytes",
